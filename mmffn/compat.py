@@ -69,11 +69,14 @@ def _restricted_getattr(obj, name):
     ``getattr(HistoryBuffer, 'mean')``. Allowing the real ``getattr`` would
     reopen arbitrary code execution, so only these lookups are served.
     """
+    import pickle
+
     from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and callable(
-            HistoryBuffer.__dict__.get(name, None)):
+    allowed = {'min', 'max', 'current', 'mean'}  # HistoryBuffer's defaults
+    allowed.update(HistoryBuffer._statistics_methods)  # registered ones
+    if obj is HistoryBuffer and name in allowed:
         return getattr(obj, name)
-    raise RuntimeError(
+    raise pickle.UnpicklingError(
         f'Refusing getattr({obj!r}, {name!r}) while loading a checkpoint with '
         'weights_only=True: only HistoryBuffer statistics methods are allowed.')
 

@@ -8,6 +8,6 @@ from .compat import apply_compat
 
 apply_compat()
 
-from . import datasets, models  # noqa: E402,F401  (registers modules)
+from . import datasets, engine, models  # noqa: E402,F401  (registers)
 
 __version__ = '0.1.0'

@@ -1,1 +1,4 @@
+"""FFN losses."""
+from .temporal_distillation import TemporalDistillationLoss
 
+__all__ = ['TemporalDistillationLoss']

@@ -1,1 +1,3 @@
+from .recognizer_ffn import RecognizerFFN
 
+__all__ = ['RecognizerFFN']

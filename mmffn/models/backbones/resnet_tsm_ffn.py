@@ -1,0 +1,506 @@
+"""ResNetTSM_FFN: MMAction2's ResNetTSM turned into a Frame Flexible Network.
+
+The structure is built by ``ResNetTSM`` itself; this class then swaps every
+BatchNorm for a :class:`RateSpecificBatchNorm` and puts a
+:class:`WeightAlteredConv2d` in place of every block's first conv. All
+convolutions stay shared, and their state-dict keys stay those of ResNetTSM.
+
+The frame count is module state set by one context manager::
+
+    with backbone.frame_count(8):
+        feats = backbone(imgs)  # imgs: (N * 8, C, H, W)
+
+It selects the branch (rate-specific BN copy and adapter) and gives every
+temporal module (temporal shift, temporal pool, non-local) the real count, so
+no clip ever exchanges features with its neighbour in the batch.
+"""
+import operator
+import re
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import _load_checkpoint
+
+from mmaction.models.backbones.resnet import BasicBlock, Bottleneck
+from mmaction.models.backbones.resnet_tsm import (NL3DWrapper, ResNetTSM,
+                                                  TemporalShift)
+from mmaction.registry import MODELS
+from ..layers import (RateSpecificBatchNorm, WeightAlteredConv2d,
+                      check_frame_counts, convert_to_rate_specific_bn)
+
+BRANCH_POLICIES = ('nearest', 'strict')
+
+
+def _is_temporal_pool(module: nn.Module) -> bool:
+    # ResNetTSM defines TemporalPool inside a method, so it has no importable
+    # class; recognise it by name and by what it holds.
+    return (type(module).__name__ == 'TemporalPool'
+            and hasattr(module, 'max_pool3d')
+            and hasattr(module, 'num_segments'))
+
+
+def _as_frame_count(value, name: str = 'frame count') -> int:
+    """``value`` as a positive int, or a ValueError naming it."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        count = operator.index(value)
+    except TypeError:
+        raise ValueError(f'{name} must be a positive int, got {value!r}')
+    if count <= 0:
+        raise ValueError(f'{name} must be a positive int, got {value!r}')
+    return count
+
+
+@MODELS.register_module()
+class ResNetTSM_FFN(ResNetTSM):
+    """ResNetTSM with FFN's rate-specific norms and weight alteration.
+
+    Accepts every argument of :class:`mmaction.models.ResNetTSM` (and of
+    ``ResNet``), plus the FFN ones below. ``pretrained`` may name a local
+    torchvision ResNet state dict, an MMAction2 TSM/ResNet checkpoint or a
+    plain backbone state dict; the format is read from the keys, so
+    ``pretrained2d``/``torchvision_pretrain`` are accepted but not needed.
+
+    Args:
+        depth (int): Depth of the ResNet, from ``{18, 34, 50, 101, 152}``.
+        num_segments_list (Sequence[int]): Trained frame counts, distinct and
+            sorted ascending. Defaults to ``(4, 8, 16)``.
+        num_segments (int, optional): Frame count used outside a
+            :meth:`frame_count` context. Defaults to the highest trained
+            count.
+        branch_policy (str): Branch used for a count that was not trained:
+            ``'nearest'`` (nearest trained count, ties to the higher one) or
+            ``'strict'`` (raise ValueError). The temporal modules always use
+            the real count. Defaults to ``'nearest'``.
+        weight_alteration (bool): Whether to add the per-count adapters in
+            front of every block's first conv. Defaults to True.
+        alteration_init_std (float): Std of the adapters' normal init.
+            Defaults to 1e-3.
+        **kwargs: Arguments of ``ResNetTSM`` (``shift_div``, ``shift_place``,
+            ``is_shift``, ``temporal_pool``, ``non_local``, ``norm_cfg``,
+            ``norm_eval``, ``partial_bn``, ``frozen_stages``, ...).
+    """
+
+    def __init__(self,
+                 depth: int,
+                 num_segments_list=(4, 8, 16),
+                 num_segments: Optional[int] = None,
+                 branch_policy: str = 'nearest',
+                 weight_alteration: bool = True,
+                 alteration_init_std: float = 1e-3,
+                 **kwargs) -> None:
+        counts = check_frame_counts(num_segments_list, 'num_segments_list')
+        if branch_policy not in BRANCH_POLICIES:
+            raise ValueError(f'branch_policy must be one of {BRANCH_POLICIES}'
+                             f', got {branch_policy!r}')
+        if isinstance(alteration_init_std, bool) or not isinstance(
+                alteration_init_std, (int, float)) or alteration_init_std < 0:
+            raise ValueError('alteration_init_std must be a non-negative '
+                             f'float, got {alteration_init_std!r}')
+        if kwargs.get('with_cp', False):
+            # Checkpointing recomputes blocks during backward, after the
+            # frame_count context that selected the branch has exited.
+            raise NotImplementedError(
+                'ResNetTSM_FFN does not support with_cp=True: the recomputed '
+                'forward would run with a different frame count')
+        default = counts[-1] if num_segments is None else _as_frame_count(
+            num_segments, 'num_segments')
+        if kwargs.get('temporal_pool', False):
+            odd = [c for c in counts + (default, ) if c % 2]
+            if odd:
+                raise ValueError('temporal_pool halves the frames, so every '
+                                 'frame count must be even; got '
+                                 f'{odd[0]} in {counts}')
+        super().__init__(depth, num_segments=default, **kwargs)
+        self.num_segments_list = counts
+        self.branch_policy = branch_policy
+        self.weight_alteration = bool(weight_alteration)
+        self.alteration_init_std = float(alteration_init_std)
+        self._frame_count = default
+        branch = self.branch_for(default)  # raises for 'strict' and unknown
+        if self.weight_alteration:
+            self._add_weight_alteration(branch)
+        convert_to_rate_specific_bn(self, counts, active=branch)
+        self._set_frame_count(default)
+
+    # --- structure ---------------------------------------------------------
+    def _add_weight_alteration(self, branch: int) -> None:
+        """Put an adapter in front of conv1 of every residual block.
+
+        In 'blockres' mode ResNetTSM wraps ``block.conv1.conv`` in a
+        TemporalShift, so the adapter sees the shifted input; otherwise
+        (shift_place='block', unshifted blocks of very deep nets, or
+        is_shift=False) the conv itself is replaced.
+        """
+        for module in list(self.modules()):
+            if not isinstance(module, (BasicBlock, Bottleneck)):
+                continue
+            conv_module = module.conv1
+            holder = conv_module.conv if isinstance(
+                conv_module.conv, TemporalShift) else conv_module
+            attr = 'net' if holder is not conv_module else 'conv'
+            altered = WeightAlteredConv2d.from_conv(
+                getattr(holder, attr),
+                self.num_segments_list,
+                init_std=self.alteration_init_std,
+                active=branch)
+            setattr(holder, attr, altered)
+
+    # --- frame count -------------------------------------------------------
+    @property
+    def active_frame_count(self) -> int:
+        """int: The frame count the next forward assumes."""
+        return self._frame_count
+
+    def branch_for(self, num_frames: int) -> int:
+        """The trained count whose branch serves ``num_frames`` frames.
+
+        Args:
+            num_frames (int): Frames per clip.
+
+        Returns:
+            int: A member of ``num_segments_list``.
+        """
+        count = _as_frame_count(num_frames)
+        if count in self.num_segments_list:
+            return count
+        if self.branch_policy == 'strict':
+            raise ValueError(
+                f'{count} frames were not trained (branch_policy="strict"); '
+                f'trained frame counts: {self.num_segments_list}')
+        # Nearest trained count; on a tie the higher one, as FFN does.
+        return min(self.num_segments_list, key=lambda c: (abs(c - count), -c))
+
+    def _frame_settings(self, num_frames: int):
+        """(module, attribute, value) for every frame-aware module."""
+        branch = self.branch_for(num_frames)
+        for module in self.modules():
+            if isinstance(module,
+                          (RateSpecificBatchNorm, WeightAlteredConv2d)):
+                yield module, 'active', branch
+        for index, layer_name in enumerate(self.res_layers):
+            # With temporal_pool, layer2 pools T -> T // 2 before its blocks.
+            pooled = self.temporal_pool and index >= 1
+            for module in getattr(self, layer_name).modules():
+                if _is_temporal_pool(module):
+                    yield module, 'num_segments', num_frames
+                elif isinstance(module, (TemporalShift, NL3DWrapper)):
+                    yield module, 'num_segments', (
+                        num_frames // 2 if pooled else num_frames)
+
+    def _set_frame_count(self, num_frames: int) -> List[tuple]:
+        """Apply ``num_frames`` everywhere; return what it replaced."""
+        if self.temporal_pool and num_frames % 2:
+            raise ValueError('temporal_pool halves the frames, so the frame '
+                             f'count must be even, got {num_frames}')
+        previous = [(self, '_frame_count', self._frame_count)]
+        for module, attr, value in list(self._frame_settings(num_frames)):
+            previous.append((module, attr, getattr(module, attr)))
+            setattr(module, attr, value)
+        self._frame_count = num_frames
+        return previous
+
+    @contextmanager
+    def frame_count(self, num_frames: int):
+        """Run the backbone on clips of ``num_frames`` frames.
+
+        Inside the context every rate-specific norm and adapter uses the
+        branch ``branch_for(num_frames)`` and every temporal module uses
+        ``num_frames`` itself. On exit the previous state comes back, so
+        contexts nest.
+
+        Args:
+            num_frames (int): Frames per clip of the next inputs.
+
+        Yields:
+            int: The branch (trained frame count) in use.
+        """
+        num_frames = _as_frame_count(num_frames)
+        previous = self._set_frame_count(num_frames)
+        try:
+            yield self.branch_for(num_frames)
+        finally:
+            for module, attr, value in reversed(previous):
+                setattr(module, attr, value)
+
+    def forward(self, x: torch.Tensor):
+        """Extract features of ``x`` shaped ``(N * T, C, H, W)``.
+
+        ``T`` is the active frame count (see :meth:`frame_count`).
+        """
+        if x.shape[0] % self._frame_count:
+            raise ValueError(
+                f'ResNetTSM_FFN got a batch of {x.shape[0]} frames, which is '
+                f'not a multiple of the frame count {self._frame_count}; '
+                'inputs hold whole clips, (N * T, C, H, W), with T set by '
+                '`with backbone.frame_count(T):`')
+        return super().forward(x)
+
+    # --- training-mode helpers ---------------------------------------------
+    def train(self, mode: bool = True) -> 'ResNetTSM_FFN':
+        """Set train/eval mode (with ResNet's norm_eval, partial_bn and
+        frozen stages) and return ``self`` as ``nn.Module.train`` promises;
+        ResNet's override returns None, which breaks ``model.eval()``
+        chaining."""
+        super().train(mode)
+        return self
+
+    def _partial_bn(self) -> None:
+        """Freeze every norm except the first one (all of its copies).
+
+        ResNet's version counts BatchNorm2d modules and would freeze the
+        stem's copies of the 2nd and later frame counts.
+        """
+        logger = MMLogger.get_current_instance()
+        logger.info('Freezing BatchNorm except the first one (all its '
+                    'frame-count copies).')
+        norms = [
+            m for m in self.modules() if isinstance(m, RateSpecificBatchNorm)
+        ]
+        for norm in norms[1:]:
+            for bn in norm.branches.values():
+                bn.eval()
+                for param in bn.parameters():
+                    param.requires_grad = False
+
+    # --- initialisation ----------------------------------------------------
+    def reset_weight_alteration(self) -> None:
+        """Draw every adapter from normal(0, alteration_init_std)."""
+        for module in self.modules():
+            if isinstance(module, WeightAlteredConv2d):
+                module.reset_alteration(self.alteration_init_std)
+
+    def init_weights(self) -> None:
+        """Initialise from scratch, then from ``pretrained`` if given.
+
+        Unlike ResNetTSM this works with ``pretrained=None`` whatever
+        ``pretrained2d`` says, and the adapters end at normal(0,
+        ``alteration_init_std``) instead of being overwritten by the
+        Kaiming init of convolutions.
+        """
+        if self.pretrained is not None and not isinstance(
+                self.pretrained, str):
+            raise TypeError('pretrained must be a str or None, got '
+                            f'{type(self.pretrained).__name__}')
+        # BaseModule's init (init_cfg: Kaiming convs, constant BN) skips
+        # ResNet(TSM).init_weights' own checkpoint logic on purpose.
+        BaseModule.init_weights(self)
+        # Adapters before loading, so an FFN checkpoint's adapters win.
+        self.reset_weight_alteration()
+        if self.pretrained:
+            self.load_pretrained(self.pretrained)
+
+    def load_pretrained(self, filename: str) -> 'PretrainedConversion':
+        """Load a local ResNet/TSM checkpoint into every branch.
+
+        Each pretrained BatchNorm fills every rate-specific copy; adapters
+        keep their init; classifier weights are ignored.
+
+        Args:
+            filename (str): A torchvision ResNet state dict, an MMAction2
+                (TSM) checkpoint or a plain backbone state dict.
+
+        Returns:
+            PretrainedConversion: What was loaded, missing and unused.
+        """
+        checkpoint = _load_checkpoint(filename, map_location='cpu')
+        try:
+            result = convert_pretrained_state_dict(checkpoint,
+                                                   self.state_dict())
+        except ValueError as error:
+            raise ValueError(f'{filename}: {error}') from error
+        name = f'ResNetTSM_FFN(depth={self.depth})'
+        if not result.state_dict and not result.mismatched:
+            raise ValueError(
+                f'No weight of {filename} fits {name}: it is not a ResNet, '
+                'ResNetTSM or FFN checkpoint (first keys: '
+                f'{result.unexpected[:5]})')
+        if result.missing or result.mismatched:
+            details = []
+            if result.missing:
+                details.append(f'{len(result.missing)} backbone weights '
+                               f'missing (e.g. {result.missing[:3]})')
+            if result.mismatched:
+                details.append(f'{len(result.mismatched)} with another shape '
+                               f'(e.g. {result.mismatched[:3]})')
+            raise ValueError(f'{filename} does not fit {name}: ' +
+                             '; '.join(details))
+        self.load_state_dict(result.state_dict, strict=False)
+        logger = MMLogger.get_current_instance()
+        logger.info(f'{name}: loaded {len(result.state_dict)} tensors from '
+                    f'{filename}')
+        if result.optional_missing:
+            logger.info('Not in the checkpoint, kept at init '
+                        f'({len(result.optional_missing)}): '
+                        f'{result.optional_missing}')
+        if result.unexpected:
+            logger.warning('Unused backbone weights of the checkpoint '
+                           f'({len(result.unexpected)}): {result.unexpected}')
+        if result.ignored:
+            logger.info(f'Ignored non-backbone weights ({len(result.ignored)})'
+                        f': {result.ignored}')
+        return result
+
+    # --- cost --------------------------------------------------------------
+    def parameter_overhead(self) -> Dict[str, int]:
+        """Parameters FFN adds to the same ResNetTSM.
+
+        Returns:
+            dict: ``rate_specific_norm`` (extra BN copies beyond one),
+            ``weight_alteration`` (all adapters) and ``total``.
+        """
+        norm = 0
+        alteration = 0
+        for module in self.modules():
+            if isinstance(module, RateSpecificBatchNorm):
+                per_copy = sum(p.numel() for p in module.branch().parameters())
+                norm += per_copy * (len(module.branches) - 1)
+            elif isinstance(module, WeightAlteredConv2d):
+                alteration += sum(p.numel()
+                                  for p in module.alteration.parameters())
+        return dict(
+            rate_specific_norm=norm,
+            weight_alteration=alteration,
+            total=norm + alteration)
+
+
+# --- pretrained key conversion -----------------------------------------------
+class PretrainedConversion(NamedTuple):
+    """Outcome of :func:`convert_pretrained_state_dict`.
+
+    Attributes:
+        state_dict (OrderedDict): Tensors keyed like the target model.
+        missing (list[str]): Target weights that must come from a checkpoint
+            (convs, norms) but have no counterpart.
+        optional_missing (list[str]): Target tensors without counterpart that
+            may keep their init (adapters, ``num_batches_tracked``,
+            non-local blocks).
+        mismatched (list[str]): ``'key: checkpoint shape vs model shape'``.
+        unexpected (list[str]): Backbone keys of the checkpoint left unused.
+        ignored (list[str]): Classifier and other non-backbone keys.
+    """
+    state_dict: 'OrderedDict[str, torch.Tensor]'
+    missing: List[str]
+    optional_missing: List[str]
+    mismatched: List[str]
+    unexpected: List[str]
+    ignored: List[str]
+
+
+# torchvision ResNet names -> MMAction2 ResNet names (ConvModule conv/bn).
+_TORCHVISION_RENAMES = (
+    (re.compile(r'^conv1\.(weight|bias)$'), r'conv1.conv.\1'),
+    (re.compile(r'^bn1\.(.+)$'), r'conv1.bn.\1'),
+    (re.compile(r'^(layer\d+\.\d+)\.conv(\d+)\.(weight|bias)$'),
+     r'\1.conv\2.conv.\3'),
+    (re.compile(r'^(layer\d+\.\d+)\.bn(\d+)\.(.+)$'), r'\1.conv\2.bn.\3'),
+    (re.compile(r'^(layer\d+\.\d+)\.downsample\.0\.(.+)$'),
+     r'\1.downsample.conv.\2'),
+    (re.compile(r'^(layer\d+\.\d+)\.downsample\.1\.(.+)$'),
+     r'\1.downsample.bn.\2'),
+)
+# Path segments added by ResNetTSM's wrappers (TemporalShift.net,
+# TemporalPool.net, NL3DWrapper.block); never part of a plain ResNet name.
+_WRAPPER_SEGMENTS = frozenset({'net', 'block'})
+_BRANCH_SEGMENT = re.compile(r'\.branches\.\d+(?=\.)')
+_IGNORED_PREFIXES = ('fc.', 'cls_head.', 'head.', 'neck.',
+                     'data_preprocessor.')
+
+
+def _canonical_key(key: str) -> str:
+    """Plain MMAction2 ResNet name of a torchvision/ResNet/TSM/FFN key."""
+    key = '.'.join(p for p in key.split('.') if p not in _WRAPPER_SEGMENTS)
+    for pattern, replacement in _TORCHVISION_RENAMES:
+        key, hits = pattern.subn(replacement, key)
+        if hits:
+            break
+    return key
+
+
+def _is_optional(canonical: str) -> bool:
+    return ('.alteration.' in canonical
+            or canonical.endswith('num_batches_tracked')
+            or 'non_local_block' in canonical)
+
+
+def _split_backbone(checkpoint) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """(backbone tensors, ignored keys) of a loaded checkpoint."""
+    state_dict = checkpoint
+    if isinstance(checkpoint, Mapping) and isinstance(
+            checkpoint.get('state_dict'), Mapping):
+        state_dict = checkpoint['state_dict']
+    if not isinstance(state_dict, Mapping):
+        raise ValueError('a checkpoint must be a state dict or a dict with a '
+                         f'"state_dict", got {type(checkpoint).__name__}')
+    tensors = {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state_dict.items() if isinstance(v, torch.Tensor)
+    }
+    ignored = [
+        k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)
+    ]
+    if any(k.startswith('backbone.') for k in tensors):
+        # A whole recognizer: keep the backbone, skip head and the rest.
+        ignored += [k for k in tensors if not k.startswith('backbone.')]
+        tensors = {
+            k[len('backbone.'):]: v
+            for k, v in tensors.items() if k.startswith('backbone.')
+        }
+    else:
+        ignored += [k for k in tensors if k.startswith(_IGNORED_PREFIXES)]
+        tensors = {
+            k: v
+            for k, v in tensors.items() if not k.startswith(_IGNORED_PREFIXES)
+        }
+    return tensors, ignored
+
+
+def convert_pretrained_state_dict(checkpoint,
+                                  target: Mapping) -> PretrainedConversion:
+    """Map a ResNet/TSM/FFN checkpoint onto an FFN backbone's keys.
+
+    Keys are compared in a canonical form (MMAction2 ResNet names without
+    ResNetTSM's wrapper segments), so torchvision, ResNet, ResNetTSM (any
+    shift place, temporal pool, non-local) and FFN checkpoints all map. A
+    single BatchNorm fills every ``branches.<T>`` copy; an FFN checkpoint
+    fills each copy (and adapter) from its own branch.
+
+    Args:
+        checkpoint (dict): A loaded checkpoint: a state dict, or an MMEngine
+            checkpoint with ``state_dict`` (keys ``backbone.*`` are taken,
+            other keys ignored).
+        target (Mapping[str, Tensor]): The FFN backbone's ``state_dict()``.
+
+    Returns:
+        PretrainedConversion: The converted state dict and a report.
+    """
+    source, ignored = _split_backbone(checkpoint)
+    by_canonical = {_canonical_key(k): k for k in source}
+    converted = OrderedDict()
+    used = set()
+    missing, optional_missing, mismatched = [], [], []
+    for key, value in target.items():
+        canonical = _canonical_key(key)
+        # An FFN checkpoint has the branch itself; a vanilla one, one BN.
+        source_key = by_canonical.get(canonical) or by_canonical.get(
+            _BRANCH_SEGMENT.sub('', canonical))
+        if source_key is None:
+            (optional_missing
+             if _is_optional(canonical) else missing).append(key)
+            continue
+        tensor = source[source_key]
+        used.add(source_key)
+        if tensor.shape != value.shape:
+            mismatched.append(f'{key}: {tuple(tensor.shape)} in checkpoint vs '
+                              f'{tuple(value.shape)} in model')
+            continue
+        converted[key] = tensor
+    unexpected = [k for k in source if k not in used]
+    return PretrainedConversion(converted, missing, optional_missing,
+                                mismatched, unexpected, ignored)

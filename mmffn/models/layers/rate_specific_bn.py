@@ -1,0 +1,190 @@
+"""Rate-specific BatchNorm: one private BatchNorm per input frame count.
+
+FFN's main fix for Temporal Frequency Deviation: a network that sees clips of
+4, 8 and 16 frames keeps separate normalisation statistics (and affine
+parameters) for each count, while every convolution stays shared.
+"""
+import copy
+from typing import Iterable, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import build_norm_layer
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmaction.registry import MODELS
+
+
+def check_frame_counts(frame_counts: Iterable[int],
+                       name: str = 'frame_counts') -> Tuple[int, ...]:
+    """Validate a list of frame counts and return it as a tuple.
+
+    Args:
+        frame_counts (Iterable[int]): Distinct positive ints, sorted
+            ascending, e.g. ``(4, 8, 16)``.
+        name (str): Argument name used in error messages.
+
+    Returns:
+        tuple[int]: The counts.
+    """
+    if isinstance(frame_counts,
+                  (str, bytes)) or not hasattr(frame_counts, '__iter__'):
+        raise ValueError(f'{name} must be a sequence of positive ints such as '
+                         f'(4, 8, 16), got {frame_counts!r}')
+    counts = tuple(frame_counts)
+    if not counts:
+        raise ValueError(f'{name} must not be empty, got {frame_counts!r}')
+    for count in counts:
+        # bool is an int subclass but never a frame count.
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise ValueError(f'{name} must contain ints, got {count!r} in '
+                             f'{frame_counts!r}')
+        if count <= 0:
+            raise ValueError(f'{name} must contain positive ints, got '
+                             f'{count!r} in {frame_counts!r}')
+    if len(set(counts)) != len(counts):
+        raise ValueError(f'{name} must not contain duplicates, got '
+                         f'{frame_counts!r}')
+    if list(counts) != sorted(counts):
+        raise ValueError(
+            f'{name} must be sorted ascending, got '
+            f'{frame_counts!r} (expected {tuple(sorted(counts))})')
+    return counts
+
+
+@MODELS.register_module()
+class RateSpecificBatchNorm(nn.Module):
+    """A BatchNorm with a private copy per frame count.
+
+    The copies live in ``self.branches`` (a ``ModuleDict`` keyed by the count
+    as a string), so state-dict keys read ``<name>.branches.16.running_mean``.
+    They stay ordinary ``_BatchNorm`` modules: MMEngine's
+    ``convert_sync_batchnorm``/``revert_sync_batchnorm``, ResNet's
+    ``norm_eval`` and ``frozen_stages`` all reach them. Only the branch named
+    by ``active`` runs; the others keep their parameters and running
+    statistics untouched.
+
+    ``_abbr_ = 'bn'`` keeps ConvModule's attribute name ``bn`` when the layer
+    is built from a ``norm_cfg``.
+
+    Args:
+        num_features (int): Number of channels.
+        frame_counts (Sequence[int]): Frame counts with a private copy.
+            Defaults to ``(4, 8, 16)``.
+        norm_cfg (dict, optional): Config of the BatchNorm to copy.
+            Defaults to ``dict(type='BN2d')``.
+        active (int, optional): Count whose copy runs. Defaults to the
+            highest count.
+        **kwargs: Further BatchNorm arguments (``eps``, ``momentum``, ...)
+            added to ``norm_cfg``; ``build_norm_layer`` passes ``eps``.
+    """
+    _abbr_ = 'bn'
+
+    def __init__(self,
+                 num_features: int,
+                 frame_counts=(4, 8, 16),
+                 norm_cfg: Optional[dict] = None,
+                 active: Optional[int] = None,
+                 **kwargs) -> None:
+        super().__init__()
+        norm_cfg = dict(type='BN2d') if norm_cfg is None else dict(norm_cfg)
+        norm_cfg.update(kwargs)
+        _, template = build_norm_layer(norm_cfg, num_features)
+        self._set_branches(template, frame_counts, active)
+
+    @classmethod
+    def from_norm(cls,
+                  norm: _BatchNorm,
+                  frame_counts,
+                  active: Optional[int] = None) -> 'RateSpecificBatchNorm':
+        """Build from an existing BatchNorm; every copy equals ``norm``.
+
+        Args:
+            norm (_BatchNorm): The BatchNorm to copy (config, parameters,
+                running statistics, ``requires_grad`` and train/eval mode).
+            frame_counts (Sequence[int]): Frame counts.
+            active (int, optional): Count whose copy runs.
+        """
+        if not isinstance(norm, _BatchNorm):
+            raise TypeError('RateSpecificBatchNorm copies a _BatchNorm, got '
+                            f'{type(norm).__name__}')
+        module = cls(norm.num_features, frame_counts, active=active)
+        module._set_branches(norm, frame_counts, active)
+        module.train(norm.training)
+        return module
+
+    def _set_branches(self, template: nn.Module, frame_counts,
+                      active: Optional[int]) -> None:
+        if not isinstance(template, _BatchNorm):
+            raise TypeError('RateSpecificBatchNorm needs a BatchNorm config, '
+                            f'got {type(template).__name__}')
+        counts = check_frame_counts(frame_counts)
+        self.branches = nn.ModuleDict(
+            {str(count): copy.deepcopy(template)
+             for count in counts})
+        self.active = counts[-1] if active is None else active
+
+    @property
+    def frame_counts(self) -> Tuple[int, ...]:
+        """tuple[int]: The counts that have a private copy."""
+        return tuple(int(key) for key in self.branches.keys())
+
+    @property
+    def active(self) -> int:
+        """int: The count whose copy runs in ``forward``."""
+        return self._active
+
+    @active.setter
+    def active(self, count: int) -> None:
+        if str(count) not in self.branches:
+            raise KeyError(f'RateSpecificBatchNorm has no branch for {count} '
+                           f'frames; branches: {self.frame_counts}')
+        self._active = int(count)
+
+    @property
+    def num_features(self) -> int:
+        """int: Number of channels (same in every copy)."""
+        return self.branches[str(self._active)].num_features
+
+    def branch(self, count: Optional[int] = None) -> _BatchNorm:
+        """The BatchNorm of ``count`` (default: the active one)."""
+        count = self._active if count is None else count
+        return self.branches[str(count)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x`` with the active count's BatchNorm."""
+        return self.branches[str(self._active)](x)
+
+    def extra_repr(self) -> str:
+        return f'active={self._active}'
+
+
+def convert_to_rate_specific_bn(module: nn.Module,
+                                frame_counts,
+                                active: Optional[int] = None) -> nn.Module:
+    """Replace every BatchNorm in a module tree by a RateSpecificBatchNorm.
+
+    Works like ``nn.SyncBatchNorm.convert_sync_batchnorm``: the returned
+    module is ``module`` itself with its BatchNorm children swapped, or a new
+    ``RateSpecificBatchNorm`` when ``module`` is a BatchNorm. Every copy holds
+    the original's config and values. Existing RateSpecificBatchNorm layers
+    are left alone, so converting twice is harmless.
+
+    Args:
+        module (nn.Module): Module to convert in place.
+        frame_counts (Sequence[int]): Frame counts, e.g. ``(4, 8, 16)``.
+        active (int, optional): Count whose copy runs. Defaults to the
+            highest count.
+
+    Returns:
+        nn.Module: The converted module.
+    """
+    if isinstance(module, RateSpecificBatchNorm):
+        return module
+    if isinstance(module, _BatchNorm):
+        return RateSpecificBatchNorm.from_norm(module, frame_counts, active)
+    for name, child in module.named_children():
+        converted = convert_to_rate_specific_bn(child, frame_counts, active)
+        if converted is not child:
+            module.add_module(name, converted)
+    return module

@@ -1,0 +1,210 @@
+"""Weight alteration: a per-frame-count channel adapter folded into a conv.
+
+FFN adds, per frame count T, a depthwise 1x1 conv with a residual,
+``y = x + adapter_T(x)``, on the input of a block's first conv. That is a
+per-input-channel scale ``x * (1 + w_T)``, and scaling input channel ``c`` of
+a convolution equals scaling the weight slice ``W[:, c]``: any kernel size,
+stride, dilation and padding mode (zero, reflect, replicate and circular
+padding all commute with a channel scale). So the adapter is applied to the
+weight (C_out * C_in * k * k multiplies) instead of to the activation
+(N * C * H * W multiplies and a second activation tensor), with the same
+values and the same gradients.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmcv.cnn.bricks.wrappers import Conv2d as MMCVConv2d
+
+from .rate_specific_bn import check_frame_counts
+
+# Convs whose forward is exactly ``nn.Conv2d``'s: mmcv's ``Conv`` (what
+# ConvModule builds by default) only differs for empty inputs on torch < 1.4.
+FOLDABLE_CONVS = (nn.Conv2d, MMCVConv2d)
+
+
+class AlterationWeight(nn.Module):
+    """The depthwise 1x1 adapter of one frame count.
+
+    Holds ``weight`` shaped ``(C, 1, 1, 1)`` like a depthwise conv's weight
+    without bias. It deliberately is not an ``nn.Conv2d``: MMEngine's
+    ``Kaiming`` init matches layers by class name and would overwrite the
+    near-zero init (the official FFN code loses it that way).
+
+    Args:
+        channels (int): Number of input channels of the altered conv.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(channels, 1, 1, 1))
+
+    def scale(self) -> torch.Tensor:
+        """torch.Tensor: The per-channel factor ``1 + w``, shape (C,)."""
+        return 1 + self.weight.view(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The unfolded adapter ``x + dwconv(x)`` (reference semantics)."""
+        return x + x * self.weight.view(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f'channels={self.weight.shape[0]}'
+
+
+class WeightAlteredConv2d(nn.Conv2d):
+    """A Conv2d whose input is rescaled by a per-frame-count adapter.
+
+    ``forward(x)`` equals ``conv(x + adapter_T(x))`` with ``T = active``;
+    it runs as one convolution with the folded weight
+    ``W * (1 + w_T)`` (see the module docstring).
+
+    The conv keeps ``nn.Conv2d``'s own ``weight``/``bias`` names, so a
+    wrapped conv's state-dict keys are unchanged; adapters add
+    ``alteration.<T>.weight`` (shape ``(C_in, 1, 1, 1)``).
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation,
+            groups, bias, padding_mode: As ``nn.Conv2d``.
+        frame_counts (Sequence[int]): Frame counts with an adapter.
+            Defaults to ``(4, 8, 16)``.
+        init_std (float): Std of the adapters' normal init. Defaults to
+            ``1e-3``, so training starts from the wrapped conv's function.
+        active (int, optional): Count whose adapter runs. Defaults to the
+            highest count.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size,
+                 stride=1,
+                 padding=0,
+                 dilation=1,
+                 groups: int = 1,
+                 bias: bool = True,
+                 padding_mode: str = 'zeros',
+                 frame_counts=(4, 8, 16),
+                 init_std: float = 1e-3,
+                 active: Optional[int] = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         padding, dilation, groups, bias, padding_mode)
+        counts = check_frame_counts(frame_counts)
+        if isinstance(init_std,
+                      bool) or not isinstance(init_std,
+                                              (int, float)) or init_std < 0:
+            raise ValueError('init_std must be a non-negative float, got '
+                             f'{init_std!r}')
+        self.init_std = float(init_std)
+        self.alteration = nn.ModuleDict(
+            {str(count): AlterationWeight(in_channels)
+             for count in counts})
+        self.active = counts[-1] if active is None else active
+        self.reset_alteration()
+
+    @classmethod
+    def from_conv(cls,
+                  conv: nn.Conv2d,
+                  frame_counts,
+                  init_std: float = 1e-3,
+                  active: Optional[int] = None) -> 'WeightAlteredConv2d':
+        """Wrap an existing ``nn.Conv2d``, copying its config and values.
+
+        Args:
+            conv (nn.Conv2d): An ``nn.Conv2d`` or mmcv's ``Conv2d``; other
+                subclasses are refused because their own forward would be
+                silently bypassed.
+            frame_counts (Sequence[int]): Frame counts.
+            init_std (float): Std of the adapters' init.
+            active (int, optional): Count whose adapter runs.
+        """
+        if type(conv) not in FOLDABLE_CONVS:
+            raise TypeError('WeightAlteredConv2d wraps a plain nn.Conv2d, got '
+                            f'{type(conv).__module__}.{type(conv).__name__}')
+        altered = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            bias=conv.bias is not None,
+            padding_mode=conv.padding_mode,
+            frame_counts=frame_counts,
+            init_std=init_std,
+            active=active).to(conv.weight.device, conv.weight.dtype)
+        with torch.no_grad():
+            altered.weight.copy_(conv.weight)
+            if conv.bias is not None:
+                altered.bias.copy_(conv.bias)
+        altered.weight.requires_grad_(conv.weight.requires_grad)
+        if conv.bias is not None:
+            altered.bias.requires_grad_(conv.bias.requires_grad)
+        altered.train(conv.training)
+        return altered
+
+    @property
+    def frame_counts(self) -> Tuple[int, ...]:
+        """tuple[int]: The counts that have an adapter."""
+        return tuple(int(key) for key in self.alteration.keys())
+
+    @property
+    def active(self) -> int:
+        """int: The count whose adapter runs in ``forward``."""
+        return self._active
+
+    @active.setter
+    def active(self, count: int) -> None:
+        if str(count) not in self.alteration:
+            raise KeyError(f'WeightAlteredConv2d has no adapter for {count} '
+                           f'frames; adapters: {self.frame_counts}')
+        self._active = int(count)
+
+    def reset_alteration(self, std: Optional[float] = None) -> None:
+        """Draw every adapter from normal(0, std) (default ``init_std``)."""
+        std = self.init_std if std is None else std
+        for adapter in self.alteration.values():
+            nn.init.normal_(adapter.weight, mean=0.0, std=std)
+
+    def altered_weight(self, count: Optional[int] = None) -> torch.Tensor:
+        """The conv weight with the adapter of ``count`` folded in.
+
+        Input channel ``c`` of group ``g`` sits at ``W[o, c - g * C_in/G]``
+        for the outputs ``o`` of that group, hence the reshape.
+        """
+        count = self._active if count is None else count
+        scale = self.alteration[str(count)].scale()
+        groups = self.groups
+        out_per_group = self.out_channels // groups
+        scale = scale.view(groups, 1, -1).expand(groups, out_per_group, -1)
+        scale = scale.reshape(self.out_channels, -1, 1, 1)
+        return self.weight * scale
+
+    def fold(self, count: Optional[int] = None) -> nn.Conv2d:
+        """A plain ``nn.Conv2d`` computing this conv at ``count`` frames.
+
+        For deployment: the result has no adapter and no FFN dependency.
+        """
+        conv = nn.Conv2d(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+            bias=self.bias is not None,
+            padding_mode=self.padding_mode).to(self.weight.device,
+                                               self.weight.dtype)
+        with torch.no_grad():
+            conv.weight.copy_(self.altered_weight(count))
+            if self.bias is not None:
+                conv.bias.copy_(self.bias)
+        return conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Convolve ``x`` with the active count's folded weight."""
+        return self._conv_forward(x, self.altered_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f', active={self._active}'

@@ -1,0 +1,123 @@
+"""WeightAlteredConv2d: the adapter folded into the conv is exact."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import initialize
+
+import mmffn  # noqa: F401  (compat fixes before mmaction.models)
+from mmffn.models.layers import WeightAlteredConv2d
+
+
+def _unfolded(conv: WeightAlteredConv2d, x: torch.Tensor, count: int):
+    """The adapter as FFN writes it: a depthwise 1x1 conv plus residual,
+    applied to the activation, then the plain conv."""
+    adapter = conv.alteration[str(count)].weight
+    x = x + F.conv2d(x, adapter, groups=x.shape[1])
+    return nn.Conv2d.forward(conv, x)
+
+
+CONV_CONFIGS = [
+    dict(kernel_size=1),
+    dict(kernel_size=3, padding=1, stride=2, bias=False),
+    dict(kernel_size=3, padding=2, dilation=2, groups=2),
+    dict(kernel_size=3, padding=1, padding_mode='reflect'),
+    dict(kernel_size=3, padding=1, padding_mode='circular', groups=4),
+]
+
+
+@pytest.mark.parametrize('cfg', CONV_CONFIGS)
+def test_folded_forward_and_gradients_match_the_unfolded_adapter(cfg):
+    torch.manual_seed(0)
+    conv = WeightAlteredConv2d(8, 12, frame_counts=(4, 8), init_std=0.1, **cfg)
+    x = torch.randn(2, 8, 7, 7)
+    for count in (4, 8):
+        conv.active = count
+        folded = conv(x)
+        reference = _unfolded(conv, x, count)
+        assert torch.allclose(folded, reference, atol=1e-5)
+        probe = torch.randn_like(folded)
+        grads = torch.autograd.grad(
+            (folded * probe).sum(), conv.parameters(), allow_unused=True)
+        ref_grads = torch.autograd.grad(
+            (reference * probe).sum(), conv.parameters(), allow_unused=True)
+        for grad, ref_grad in zip(grads, ref_grads):
+            if ref_grad is None:
+                assert grad is None  # the other count's adapter
+            else:
+                assert torch.allclose(grad, ref_grad, atol=1e-4)
+    # The adapter matters: the two counts give different outputs.
+    conv.active = 4
+    out4 = conv(x)
+    conv.active = 8
+    assert not torch.allclose(out4, conv(x), atol=1e-4)
+
+
+def test_fold_gives_a_plain_conv_with_the_same_output():
+    conv = WeightAlteredConv2d(
+        6, 4, 3, padding=1, groups=2, frame_counts=(4, 8, 16), init_std=0.2)
+    x = torch.randn(1, 6, 5, 5)
+    for count in (4, 8, 16):
+        plain = conv.fold(count)
+        assert type(plain) is nn.Conv2d
+        conv.active = count
+        assert torch.allclose(plain(x), conv(x), atol=1e-6)
+        assert set(plain.state_dict()) == {'weight', 'bias'}
+
+
+def test_from_conv_keeps_values_and_key_names():
+    conv = nn.Conv2d(5, 7, 3, stride=2, padding=1, bias=False)
+    conv.weight.requires_grad_(False)
+    altered = WeightAlteredConv2d.from_conv(conv, (4, 16), init_std=0.0)
+    assert torch.equal(altered.weight, conv.weight)
+    assert not altered.weight.requires_grad
+    assert set(altered.state_dict()) == {
+        'weight', 'alteration.4.weight', 'alteration.16.weight'
+    }
+    assert altered.alteration['4'].weight.shape == (5, 1, 1, 1)
+    x = torch.randn(2, 5, 6, 6)
+    assert torch.equal(altered(x), conv(x))  # zero adapters: same function
+
+    class OddConv(nn.Conv2d):
+
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    with pytest.raises(TypeError, match='OddConv'):
+        WeightAlteredConv2d.from_conv(OddConv(2, 2, 1), (4, ))
+
+
+def test_init_std_and_resistance_to_kaiming_init():
+    torch.manual_seed(0)
+    conv = WeightAlteredConv2d(256, 64, 1, frame_counts=(4, 8, 16))
+    for adapter in conv.alteration.values():
+        assert 0.8e-3 < adapter.weight.std().item() < 1.2e-3
+    before = [a.weight.clone() for a in conv.alteration.values()]
+    # MMEngine's Kaiming init of every Conv2d (ResNet's init_cfg) hits the
+    # shared weight but must not reach the adapters.
+    weight = conv.weight.clone()
+    initialize(conv, dict(type='Kaiming', layer='Conv2d'))
+    assert not torch.equal(conv.weight, weight)
+    for adapter, old in zip(conv.alteration.values(), before):
+        assert torch.equal(adapter.weight, old)
+    conv.reset_alteration(0.05)
+    assert 0.04 < conv.alteration['8'].weight.std().item() < 0.06
+
+
+def test_only_the_active_adapter_gets_a_gradient():
+    conv = WeightAlteredConv2d(4, 4, 1, frame_counts=(4, 8, 16), active=8)
+    conv(torch.randn(2, 4, 3, 3)).pow(2).sum().backward()
+    assert conv.alteration['8'].weight.grad.abs().sum() > 0
+    assert conv.weight.grad.abs().sum() > 0
+    assert conv.alteration['4'].weight.grad is None
+    assert conv.alteration['16'].weight.grad is None
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='-0.1'):
+        WeightAlteredConv2d(4, 4, 1, init_std=-0.1)
+    with pytest.raises(ValueError, match=r'\(8, 4\)'):
+        WeightAlteredConv2d(4, 4, 1, frame_counts=(8, 4))
+    conv = WeightAlteredConv2d(4, 4, 1, frame_counts=(4, 8))
+    with pytest.raises(KeyError, match='16'):
+        conv.active = 16

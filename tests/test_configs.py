@@ -1,0 +1,167 @@
+"""What the shipped configs really do, checked after MMEngine merges them."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+import mmffn  # noqa: F401
+from mmffn.datasets.pipeline_conversion import (fixed_frames_pipeline,
+                                                multi_rate_pipeline)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+FFN_CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                         recursive=True)
+    if '_base_' not in p and osp.join('configs', 'demo') not in p)
+
+
+def sampler(pipeline):
+    steps = [s for s in pipeline
+             if s['type'] in ('SampleFrames', 'MultiRateSampleFrames')]
+    assert len(steps) == 1
+    return steps[0]
+
+
+def pack_meta(pipeline):
+    return [s for s in pipeline
+            if s['type'] == 'PackActionInputs'][0]['meta_keys']
+
+
+@pytest.mark.parametrize('path', FFN_CONFIGS,
+                         ids=[osp.relpath(p, REPO) for p in FFN_CONFIGS])
+def test_ffn_config_is_consistent(path):
+    cfg = Config.fromfile(path)
+    counts = tuple(cfg.model.backbone.num_segments_list)
+    assert cfg.model.type == 'RecognizerFFN'
+    assert cfg.model.backbone.type == 'ResNetTSM_FFN'
+    assert cfg.model.cls_head.num_segments == counts[-1]
+    assert 'mmffn' in cfg.custom_imports.imports
+    assert cfg.optim_wrapper.constructor == 'FFNOptimWrapperConstructor'
+
+    train = cfg.train_dataloader.dataset.pipeline
+    assert sampler(train)['type'] == 'MultiRateSampleFrames'
+    assert tuple(sampler(train)['num_clips_list']) == counts
+    assert 'frame_counts' in pack_meta(train)
+    for loader in (cfg.val_dataloader, cfg.test_dataloader):
+        assert 'pipeline' not in loader  # must sit on the dataset
+        pipeline = loader.dataset.pipeline
+        assert sampler(pipeline)['type'] == 'SampleFrames'
+        assert sampler(pipeline)['num_clips'] == counts[-1]
+        assert sampler(pipeline)['test_mode'] is True
+        assert 'num_clips' in pack_meta(pipeline)
+
+
+def test_ssv2_recipe_matches_the_paper():
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'ffn_tsm_r50_ssv2.py'))
+    assert tuple(cfg.model.backbone.num_segments_list) == (4, 8, 16)
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr, opt.momentum, opt.weight_decay) == ('SGD', 0.01,
+                                                                  0.9, 5e-4)
+    assert cfg.optim_wrapper.paramwise_cfg.fc_lr5 is True
+    assert cfg.auto_scale_lr.base_batch_size == 32
+    assert cfg.train_cfg.max_epochs == 50
+    assert cfg.param_scheduler[0].milestones == [20, 40]
+    assert cfg.model.cls_head.dropout_ratio == 0.5
+    assert cfg.model.cls_head.num_classes == 174
+    # No flip for Something-Something: labels depend on direction.
+    assert not any(s['type'] == 'Flip'
+                   for s in cfg.train_dataloader.dataset.pipeline)
+
+
+def test_k400_recipe_flips_and_uses_smaller_weight_decay():
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'ffn_tsm_r50_k400.py'))
+    assert cfg.optim_wrapper.optimizer.weight_decay == 1e-4
+    assert cfg.model.cls_head.num_classes == 400
+    assert any(s['type'] == 'Flip'
+               for s in cfg.train_dataloader.dataset.pipeline)
+
+
+def test_mixin_config_is_short_and_keeps_the_inherited_recipe():
+    path = osp.join(REPO, 'configs', 'mixins',
+                    'ffn_from_tsm_r50_1x1x8_sthv2.py')
+    with open(path) as f:
+        assert len(f.read().splitlines()) <= 15
+    cfg = Config.fromfile(path)
+    # Inherited from MMAction2's recipe, untouched by the mixin:
+    assert cfg.model.cls_head.num_classes == 174
+    assert cfg.model.backbone.depth == 50
+    assert cfg.optim_wrapper.optimizer.lr == 0.02
+    flip = [s for s in cfg.train_dataloader.dataset.pipeline
+            if s['type'] == 'Flip']
+    assert flip and flip[0]['flip_label_map'][86] == 87
+    test = cfg.test_dataloader.dataset.pipeline
+    assert sampler(test).get('twice_sample') is True
+    assert any(s['type'] == 'ThreeCrop' for s in test)
+
+
+UPSTREAM_1X1X16 = ('recognition/tsm/'
+                   'tsm_imagenet-pretrained-r50_8xb16-1x1x16-50e_sthv2-rgb.py')
+
+
+def test_mixing_into_the_1x1x16_recipe_fixes_its_misplaced_test_pipeline(
+        tmp_path):
+    """MMAction2's 1x1x16 SSv2 TSM config puts its test pipeline on the
+    dataloader; its dataset would still sample 8 frames."""
+    path = tmp_path / 'mix16.py'
+    path.write_text(
+        f"_base_ = 'mmaction::{UPSTREAM_1X1X16}'\n"
+        'from mmffn.datasets.pipeline_conversion import '
+        'fixed_frames_loader\n'
+        "custom_imports = dict(imports=['mmffn'])\n"
+        'test_dataloader = fixed_frames_loader(_base_.test_dataloader, 16)\n')
+    cfg = Config.fromfile(str(path))
+    assert 'pipeline' not in cfg.test_dataloader
+    assert cfg.test_dataloader.dataset.test_mode is True
+    s = sampler(cfg.test_dataloader.dataset.pipeline)
+    assert s['num_clips'] == 16 and s.get('twice_sample') is True
+
+
+def test_upstream_1x1x16_test_loader_is_really_broken():
+    """The trap the helper fixes; this fails once upstream is fixed, and
+    the workaround can go."""
+    import mmaction
+    cfg = Config.fromfile(
+        osp.join(osp.dirname(mmaction.__file__), '.mim', 'configs',
+                 UPSTREAM_1X1X16))
+    assert 'pipeline' in cfg.test_dataloader
+    assert sampler(cfg.test_dataloader.dataset.pipeline)['num_clips'] == 8
+
+
+STOCK = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=8),
+    dict(type='DecordDecode'),
+    dict(type='Flip', flip_ratio=0.5),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs'),
+]
+
+
+def test_multi_rate_pipeline_swaps_only_sampler_decoder_and_meta():
+    out = multi_rate_pipeline(STOCK, (4, 8, 16))
+    assert [s['type'] for s in out] == [
+        'DecordInit', 'MultiRateSampleFrames', 'UniqueDecordDecode', 'Flip',
+        'FormatShape', 'PackActionInputs'
+    ]
+    assert out[1] == dict(type='MultiRateSampleFrames', clip_len=1,
+                          frame_interval=1, num_clips_list=(4, 8, 16))
+    assert 'frame_counts' in out[-1]['meta_keys']
+    assert STOCK[1]['type'] == 'SampleFrames'  # input untouched
+
+
+def test_fixed_frames_pipeline_sets_count_and_meta():
+    out = fixed_frames_pipeline(STOCK, 6)
+    assert out[1]['num_clips'] == 6
+    assert {'num_clips', 'clip_len'} <= set(out[-1]['meta_keys'])
+    with pytest.raises(ValueError, match='positive'):
+        fixed_frames_pipeline(STOCK, 0)
+
+
+def test_pipeline_conversion_errors_name_the_problem():
+    with pytest.raises(ValueError, match='exactly one SampleFrames'):
+        multi_rate_pipeline(STOCK[:1] + STOCK[2:], (4, 8))
+    with pytest.raises(ValueError, match='clip_len=1'):
+        multi_rate_pipeline(
+            [dict(type='SampleFrames', clip_len=8, num_clips=1)] + STOCK[2:],
+            (4, 8))

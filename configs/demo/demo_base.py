@@ -1,0 +1,61 @@
+# Shared by the CPU demo configs: the generated temporal video set
+# (mmffn.datasets.synthetic, `python tools/generate_demo_data.py`), a small
+# resolution and a short schedule. Only the model and the training sampler
+# differ between the vanilla TSM and the FFN demo.
+_base_ = 'mmaction::_base_/default_runtime.py'
+
+custom_imports = dict(imports=['mmffn'], allow_failed_imports=False)
+
+data_root = 'data/ffn_demo'
+num_classes = 6
+img_size = 32
+eval_frames = 16  # validation/test clip length; change to sweep
+
+data_preprocessor = dict(
+    type='ActionDataPreprocessor',
+    mean=[127.5, 127.5, 127.5],
+    std=[64.0, 64.0, 64.0],
+    format_shape='NCHW')
+
+test_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=1, frame_interval=1,
+         num_clips=eval_frames, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs',
+         meta_keys=('img_shape', 'num_clips', 'clip_len')),
+]
+
+_dataset = dict(type='VideoDataset', data_prefix=dict(video=data_root))
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(ann_file=data_root + '/train.txt', **_dataset))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(ann_file=data_root + '/val.txt', pipeline=test_pipeline,
+                 test_mode=True, **_dataset))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='AccMetric')
+test_evaluator = val_evaluator
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=6, val_begin=1,
+                 val_interval=2)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+    clip_grad=dict(max_norm=20, norm_type=2))
+param_scheduler = [
+    dict(type='CosineAnnealingLR', T_max=6, by_epoch=True, begin=0, end=6)
+]
+default_hooks = dict(
+    checkpoint=dict(interval=1, max_keep_ckpts=2),
+    logger=dict(interval=10))
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,90 @@
+"""Multi-rate frame sampling: one TSN sampling per trained frame count."""
+from typing import Dict, Sequence
+
+import numpy as np
+from mmaction.datasets.transforms import SampleFrames
+from mmaction.registry import TRANSFORMS
+
+from ...models.layers import check_frame_counts
+
+
+@TRANSFORMS.register_module()
+class MultiRateSampleFrames(SampleFrames):
+    """Sample a video once per frame count and concatenate the indices.
+
+    For counts ``(4, 8, 16)`` this draws three independent samplings of the
+    whole video, each exactly what ``SampleFrames(clip_len=1,
+    num_clips=T)`` draws (a random frame per segment in training, the
+    segment centres in test mode; videos shorter than T handled the same
+    way), and concatenates them in increasing count order: 28 indices. The
+    8- and 4-frame clips are not subsets of the 16-frame one, as in FFN.
+    Decoding, cropping, flipping and formatting then run once on all
+    frames, so every count sees the same crop and flip.
+
+    Required Keys:
+
+        - total_frames
+        - start_index
+
+    Added Keys:
+
+        - frame_inds: ``sum(num_clips_list)`` indices, counts in order
+        - frame_interval
+        - clip_len
+        - num_clips: ``sum(num_clips_list)`` (frames per sample)
+        - frame_counts: ``tuple(num_clips_list)``, for ``RecognizerFFN``
+
+    Args:
+        num_clips_list (Sequence[int]): Frame counts, distinct and sorted
+            ascending. Defaults to ``(4, 8, 16)``.
+        clip_len (int): Frames per segment; FFN uses 1. Defaults to 1.
+        **kwargs: Other arguments of ``SampleFrames`` (``frame_interval``,
+            ``test_mode``, ``out_of_bound_opt``, ``keep_tail_frames``...).
+            ``num_clips`` and ``twice_sample`` are not accepted: the counts
+            are the clips, and several views per count would break the
+            split by count.
+    """
+
+    def __init__(self,
+                 num_clips_list: Sequence[int] = (4, 8, 16),
+                 clip_len: int = 1,
+                 **kwargs) -> None:
+        for key in ('num_clips', 'twice_sample'):
+            if key in kwargs:
+                raise ValueError(
+                    f'MultiRateSampleFrames takes num_clips_list, not {key} '
+                    f'(got {key}={kwargs[key]!r})')
+        if clip_len != 1:
+            raise ValueError('MultiRateSampleFrames samples one frame per '
+                             f'segment (clip_len=1), got clip_len={clip_len}')
+        self.num_clips_list = check_frame_counts(num_clips_list,
+                                                 'num_clips_list')
+        super().__init__(clip_len=clip_len, num_clips=self.num_clips_list[-1],
+                         **kwargs)
+
+    def transform(self, results: Dict) -> Dict:
+        """Sample every count with ``SampleFrames`` and concatenate.
+
+        Args:
+            results (dict): The result dict of the pipeline.
+        """
+        indices = []
+        try:
+            for count in self.num_clips_list:
+                self.num_clips = count
+                indices.append(super().transform(dict(results))['frame_inds'])
+        finally:
+            self.num_clips = self.num_clips_list[-1]
+        results['frame_inds'] = np.concatenate(indices).astype(np.int32)
+        results['clip_len'] = self.clip_len
+        results['frame_interval'] = self.frame_interval
+        results['num_clips'] = sum(self.num_clips_list)
+        results['frame_counts'] = self.num_clips_list
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'num_clips_list={self.num_clips_list}, '
+                f'frame_interval={self.frame_interval}, '
+                f'out_of_bound_opt={self.out_of_bound_opt}, '
+                f'test_mode={self.test_mode})')

@@ -1,0 +1,163 @@
+"""End to end through tools/: MMAction2's runner trains, tests, resumes and
+runs distributed with mmffn's modules, on generated videos."""
+import glob
+import os.path as osp
+import re
+import sys
+
+import pytest
+import torch
+
+from conftest import FFN_DEMO, REPO, run_tool, tiny_cfg_options
+
+pytestmark = pytest.mark.slow
+
+LOSS = re.compile(r'Epoch\(train\)\s+\[(\d+)\]\[\d+/\d+\].*?\sloss: ([\d.]+)'
+                  r'.*?loss_cls: ([\d.]+)\s+loss_distill: ([\d.]+)')
+TOP1 = re.compile(r'acc/top1: ([\d.]+)')
+
+
+def train(config, work_dir, root, *extra, max_epochs=3, **options):
+    return run_tool([
+        sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
+        *extra, '--cfg-options',
+        *tiny_cfg_options(root, max_epochs=max_epochs, **options)
+    ])
+
+
+@pytest.fixture(scope='module')
+def ffn_run(tiny_video_root, tmp_path_factory):
+    work_dir = str(tmp_path_factory.mktemp('ffn_run'))
+    proc = train(FFN_DEMO, work_dir, tiny_video_root, max_epochs=3,
+                 **{'optim_wrapper.optimizer.lr': 0.005})
+    return work_dir, proc.stdout + proc.stderr
+
+
+def test_train_logs_both_losses_and_learns(ffn_run):
+    work_dir, log = ffn_run
+    rows = [(int(e), float(total), float(cls), float(dist))
+            for e, total, cls, dist in LOSS.findall(log)]
+    assert rows, log[-3000:]
+    for _, total, cls, dist in rows:
+        assert total == pytest.approx(cls + dist, abs=2e-4)
+        assert dist >= 0
+    first = [r[1] for r in rows if r[0] == 1]
+    last = [r[1] for r in rows if r[0] == 3]
+    assert sum(last) / len(last) < sum(first) / len(first)
+    assert osp.isfile(osp.join(work_dir, 'epoch_3.pth'))
+
+
+@pytest.mark.parametrize('frames', [4, 6, 8, 16])
+def test_test_tool_evaluates_any_frame_count(ffn_run, tiny_video_root,
+                                             frames):
+    work_dir, _ = ffn_run
+    proc = run_tool([
+        sys.executable, 'tools/test.py', FFN_DEMO,
+        osp.join(work_dir, 'epoch_3.pth'), '--work-dir',
+        osp.join(work_dir, f'test_{frames}'), '--cfg-options',
+        *tiny_cfg_options(tiny_video_root),
+        f'test_dataloader.dataset.pipeline.1.num_clips={frames}'
+    ])
+    accs = TOP1.findall(proc.stdout + proc.stderr)
+    assert len(accs) == 1
+    assert 0.0 <= float(accs[0]) <= 1.0
+
+
+def test_dump_writes_predictions(ffn_run, tiny_video_root):
+    work_dir, _ = ffn_run
+    dump = osp.join(work_dir, 'preds.pkl')
+    run_tool([
+        sys.executable, 'tools/test.py', FFN_DEMO,
+        osp.join(work_dir, 'epoch_3.pth'), '--dump', dump, '--work-dir',
+        osp.join(work_dir, 'dump'), '--cfg-options',
+        *tiny_cfg_options(tiny_video_root)
+    ])
+    from mmengine.fileio import load
+    preds = load(dump)
+    assert len(preds) == 8
+    assert preds[0]['pred_score'].shape == (4, )
+
+
+def test_resume_continues_from_the_last_checkpoint(ffn_run, tiny_video_root,
+                                                   tmp_path):
+    work_dir, _ = ffn_run
+    import shutil
+    resumed = str(tmp_path / 'resumed')
+    shutil.copytree(work_dir, resumed)
+    proc = train(FFN_DEMO, resumed, tiny_video_root, '--resume',
+                 max_epochs=4)
+    log = proc.stdout + proc.stderr
+    assert 'resumed epoch: 3' in log
+    assert not re.search(r'Epoch\(train\)\s+\[1\]', log)
+    assert osp.isfile(osp.join(resumed, 'epoch_4.pth'))
+
+
+def test_load_from_initialises_the_model(ffn_run, tiny_video_root, tmp_path):
+    work_dir, _ = ffn_run
+    ckpt = osp.join(work_dir, 'epoch_3.pth')
+    proc = train(FFN_DEMO, str(tmp_path), tiny_video_root, max_epochs=1,
+                 load_from=ckpt)
+    assert f'Load checkpoint from {ckpt}' in proc.stdout + proc.stderr
+
+
+def test_checkpoint_loads_under_torch_weights_only_default(ffn_run):
+    work_dir, _ = ffn_run
+    ckpt = torch.load(osp.join(work_dir, 'epoch_3.pth'))  # weights_only
+    keys = ckpt['state_dict']
+    assert any('.branches.4.' in k for k in keys)
+    assert any('.alteration.16.' in k for k in keys)
+    assert ckpt['meta']['epoch'] == 3
+
+
+def test_inference_api_with_ffn_config(ffn_run, tiny_video_root):
+    from mmaction.apis import inference_recognizer, init_recognizer
+    from mmengine.config import Config
+    work_dir, _ = ffn_run
+    cfg = Config.fromfile(FFN_DEMO)
+    cfg.merge_from_dict(dict(model=dict(cls_head=dict(num_classes=4))))
+    model = init_recognizer(cfg, osp.join(work_dir, 'epoch_3.pth'), 'cpu')
+    video = sorted(glob.glob(osp.join(tiny_video_root, 'videos', 'val_*')))[0]
+    result = inference_recognizer(model, video)
+    assert result.pred_score.shape == (4, )
+    assert float(result.pred_score.sum()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_dist_train_two_cpu_processes(tiny_video_root, tmp_path):
+    work_dir = str(tmp_path)
+    proc = run_tool(
+        ['bash', 'tools/dist_train.sh', FFN_DEMO, '2', '--work-dir',
+         work_dir, '--cfg-options',
+         *tiny_cfg_options(tiny_video_root, max_epochs=1, batch_size=2)],
+        env=dict(PORT='29631'))
+    log = proc.stdout + proc.stderr
+    assert 'Distributed training: True' in log
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
+    # 16 videos / (2 processes x 2 per batch) = 4 iterations per epoch.
+    assert re.search(r'Epoch\(train\)\s+\[1\]\[4/4\]', log)
+
+
+def test_mixing_config_trains_one_iteration(tiny_video_root, tmp_path):
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'mixins',
+                 'ffn_from_tsm_r50_1x1x8_sthv2.py'))
+    cfg.work_dir = str(tmp_path)
+    cfg.model.backbone.pretrained = None
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.param_scheduler = None
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1,
+                                        by_epoch=False)
+    loader = cfg.train_dataloader
+    loader.batch_size, loader.num_workers = 1, 0
+    loader.persistent_workers = False
+    loader.dataset.ann_file = osp.join(tiny_video_root, 'train.txt')
+    loader.dataset.data_prefix = dict(video=tiny_video_root)
+    runner = Runner.from_cfg(cfg)
+    sample = runner.train_dataloader.dataset[0]
+    assert sample['inputs'].shape[:2] == (28, 3)
+    assert tuple(sample['data_samples'].metainfo['frame_counts']) == (4, 8,
+                                                                      16)
+    runner.train()
+    assert osp.isfile(osp.join(str(tmp_path), 'iter_1.pth'))

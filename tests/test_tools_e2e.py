@@ -161,3 +161,32 @@ def test_mixing_config_trains_one_iteration(tiny_video_root, tmp_path):
                                                                       16)
     runner.train()
     assert osp.isfile(osp.join(str(tmp_path), 'iter_1.pth'))
+
+
+def test_dist_test_two_cpu_processes(ffn_run, tiny_video_root):
+    work_dir, _ = ffn_run
+    proc = run_tool(
+        ['bash', 'tools/dist_test.sh', FFN_DEMO,
+         osp.join(work_dir, 'epoch_3.pth'), '2', '--work-dir',
+         osp.join(work_dir, 'dist_test'), '--cfg-options',
+         *tiny_cfg_options(tiny_video_root, batch_size=2)],
+        env=dict(PORT='29633'))
+    accs = TOP1.findall(proc.stdout + proc.stderr)
+    assert accs and 0.0 <= float(accs[-1]) <= 1.0
+
+
+def test_slurm_train_passes_mmaction_arguments(tmp_path):
+    """No Slurm here: a stand-in `srun` records what the script runs."""
+    fake = tmp_path / 'srun'
+    fake.write_text('#!/usr/bin/env bash\necho "SRUN $*"\n')
+    fake.chmod(0o755)
+    import os
+    proc = run_tool(
+        ['bash', 'tools/slurm_train.sh', 'gpu_part', 'ffn_job', FFN_DEMO,
+         '--work-dir', 'wd', '--amp'],
+        env=dict(PATH=f'{tmp_path}:{os.environ["PATH"]}', GPUS='16',
+                 GPUS_PER_NODE='8'))
+    line = [x for x in proc.stdout.splitlines() if x.startswith('SRUN')][0]
+    assert '-p gpu_part --job-name=ffn_job --gres=gpu:8 --ntasks=16' in line
+    assert line.endswith(f'-u {REPO}/tools/train.py {FFN_DEMO} '
+                         '--launcher=slurm --work-dir wd --amp')

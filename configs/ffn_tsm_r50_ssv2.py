@@ -41,7 +41,6 @@ val_pipeline = [
     dict(type='PackActionInputs',
          meta_keys=('img_shape', 'num_clips', 'clip_len')),
 ]
-test_pipeline = val_pipeline
 
 train_dataloader = dict(
     batch_size=16,
@@ -64,17 +63,7 @@ val_dataloader = dict(
         data_prefix=dict(video=data_root),
         pipeline=val_pipeline,
         test_mode=True))
-test_dataloader = dict(
-    batch_size=16,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=data_root),
-        pipeline=test_pipeline,
-        test_mode=True))
+test_dataloader = val_dataloader
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator

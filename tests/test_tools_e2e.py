@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from conftest import FFN_DEMO, REPO, run_tool, tiny_cfg_options
+from e2e_helpers import FFN_DEMO, REPO, run_tool, tiny_cfg_options
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,49 @@
+"""Helpers for end-to-end tests of tools/: paths of the demo configs,
+tiny-run ``--cfg-options`` and running a repo command.
+
+(A module with a unique name: test files import it directly, which would be
+ambiguous for ``conftest``, a name several test folders use.)"""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+FFN_DEMO = osp.join(REPO, 'configs', 'demo', 'ffn_tsm_r18_demo.py')
+TSM_DEMO = osp.join(REPO, 'configs', 'demo', 'tsm_r18_16f_demo.py')
+TINY_CLASSES = ('move_right', 'move_left', 'grow', 'shrink')
+
+
+def tiny_cfg_options(root, max_epochs=2, batch_size=4, **extra):
+    """``--cfg-options`` turning a demo config into a seconds-long run."""
+    options = {
+        'num_classes': len(TINY_CLASSES),
+        'model.cls_head.num_classes': len(TINY_CLASSES),
+        'train_cfg.max_epochs': max_epochs,
+        'train_cfg.val_interval': 1,
+        'param_scheduler.0.T_max': max_epochs,
+        'param_scheduler.0.end': max_epochs,
+        'default_hooks.logger.interval': 1,
+        'default_hooks.checkpoint.max_keep_ckpts': 5,
+    }
+    for split in ('train', 'val', 'test'):
+        ann = 'train.txt' if split == 'train' else 'val.txt'
+        options[f'{split}_dataloader.dataset.ann_file'] = osp.join(root, ann)
+        options[f'{split}_dataloader.dataset.data_prefix.video'] = root
+        options[f'{split}_dataloader.batch_size'] = batch_size
+    options.update(extra)
+    return [f'{k}={v}' for k, v in options.items()]
+
+
+def run_tool(args, timeout=600, env=None, check=True):
+    """Run a command of the repo with this interpreter; return the result."""
+    full_env = dict(os.environ, PYTHON=sys.executable)
+    full_env.update(env or {})
+    proc = subprocess.run(args, cwd=REPO, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f'{" ".join(map(str, args))} exited {proc.returncode}\n'
+            f'--- stdout (tail) ---\n{proc.stdout[-4000:]}\n'
+            f'--- stderr (tail) ---\n{proc.stderr[-6000:]}')
+    return proc

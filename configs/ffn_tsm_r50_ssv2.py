@@ -45,7 +45,9 @@ val_pipeline = [
 train_dataloader = dict(
     batch_size=16,
     num_workers=8,
-    persistent_workers=True,
+    # Non-persistent workers so that EpochSeedHook can seed each epoch's
+    # workers: a resumed run then draws the same frames as an uninterrupted one.
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
@@ -87,5 +89,9 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=20, norm_type=2))
 
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3))
+# Seeds random/numpy/torch and the workers of every epoch from (seed, epoch):
+# MMEngine restores no generator state on --resume (see README).
+custom_hooks = [dict(type='EpochSeedHook')]
+randomness = dict(seed=0)
 
 auto_scale_lr = dict(enable=False, base_batch_size=32)

@@ -37,7 +37,10 @@ def tiny_cfg_options(root, max_epochs=2, batch_size=4, **extra):
 
 def run_tool(args, timeout=600, env=None, check=True):
     """Run a command of the repo with this interpreter; return the result."""
+    # One OpenMP thread per process: on 2 shared cores, oversubscribed
+    # OpenMP threads make each training step 10-20x slower.
     full_env = dict(os.environ, PYTHON=sys.executable)
+    full_env.setdefault('OMP_NUM_THREADS', '1')
     full_env.update(env or {})
     proc = subprocess.run(args, cwd=REPO, env=full_env, capture_output=True,
                           text=True, timeout=timeout)

@@ -68,6 +68,12 @@ class MultiRateSampleFrames(SampleFrames):
         Args:
             results (dict): The result dict of the pipeline.
         """
+        total = results['total_frames']
+        if total <= 0:
+            # SampleFrames would return int32-min indices (np.mod by 0).
+            source = results.get('filename', results.get('frame_dir'))
+            raise ValueError(f'{source!r} has total_frames={total}: '
+                             'MultiRateSampleFrames needs at least 1 frame')
         indices = []
         try:
             for count in self.num_clips_list:

@@ -1,0 +1,103 @@
+"""Re-seed every random generator at the start of each training epoch.
+
+Why: MMEngine 0.10.7 seeds ``random``, numpy and torch once, when the Runner
+is built (``Runner.set_randomness``, mmengine/runner/runner.py lines
+698-719), and ``Runner.resume`` (lines 1997-2105) restores the epoch, the
+model, the optimizer, the schedulers and the message hub but no generator
+state. The shuffling is safe (``DefaultSampler`` permutes with
+``seed + epoch``, set by ``DistSamplerSeedHook``), but everything drawn from
+the global generators is not: ``MultiRateSampleFrames``' random frame
+offsets (numpy, in the main process when ``num_workers=0``), dropout and
+other torch randomness. A run resumed at epoch ``e`` therefore draws other
+offsets and dropout masks than the uninterrupted run did, and ends at other
+weights.
+
+With ``num_workers > 0`` MMEngine's ``worker_init_fn``
+(mmengine/dataset/utils.py lines 19-41) seeds each worker with
+``num_workers * rank + worker_id + seed``, the same in every epoch: with
+non-persistent workers every epoch draws the same frame offsets as the first.
+
+This hook makes the randomness of epoch ``e`` a function of ``(seed, e)``
+only, like the sampler's: before each training epoch it seeds ``random``,
+numpy and torch (all devices) with a seed derived from ``(seed, epoch)``
+(and the rank when ``randomness.diff_rank_seed`` is set) and gives the
+dataloader workers of the epoch seeds derived from it. A resumed epoch then
+sees exactly what the uninterrupted run saw. Use it with::
+
+    custom_hooks = [dict(type='EpochSeedHook')]
+    randomness = dict(seed=0, deterministic=True)  # for bit-exact kernels
+
+Limits: persistent workers (``persistent_workers=True``) are seeded once when
+they start, so their generators cannot follow the epoch (a warning says so);
+use ``num_workers=0`` or non-persistent workers where resumed runs must
+match. Iteration-based loops call ``before_train_epoch`` once, so only their
+start is seeded.
+"""
+import random
+import warnings
+from functools import partial
+
+import numpy as np
+import torch
+from mmengine.dist import get_dist_info
+from mmengine.hooks import Hook
+
+from mmaction.registry import HOOKS
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = None) -> int:
+    """A 32-bit seed for ``epoch`` derived from ``seed`` (and ``rank``).
+
+    ``np.random.SeedSequence`` mixes the inputs, so nearby seeds and epochs
+    do not give overlapping streams (``seed + epoch`` would: seed 0 epoch 1
+    would equal seed 1 epoch 0).
+    """
+    entropy = [int(seed) % 2**32, int(epoch)]
+    if rank is not None:
+        entropy.append(int(rank))
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+@HOOKS.register_module()
+class EpochSeedHook(Hook):
+    """Seed ``random``, numpy, torch and the dataloader workers of each
+    training epoch from ``(runner.seed, epoch)``, so that a resumed run
+    repeats the uninterrupted one (see the module docstring)."""
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self) -> None:
+        self._worker_init_fn = None
+        self._warned_persistent = False
+
+    def before_train_epoch(self, runner) -> None:
+        randomness = getattr(runner, '_randomness_cfg', None) or {}
+        rank = get_dist_info()[0] if randomness.get('diff_rank_seed') \
+            else None
+        seed = epoch_seed(runner.seed, runner.epoch, rank)
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)  # every device
+        self._seed_workers(runner.train_loop.dataloader, seed)
+
+    def _seed_workers(self, loader, seed: int) -> None:
+        if getattr(loader, 'num_workers', 0) <= 0:
+            return
+        if getattr(loader, 'persistent_workers', False):
+            if not self._warned_persistent:
+                warnings.warn(
+                    'EpochSeedHook: persistent dataloader workers are seeded '
+                    'once when they start, so a resumed run cannot repeat '
+                    'their random draws; use num_workers=0 or '
+                    'persistent_workers=False for reproducible resumes.')
+                self._warned_persistent = True
+            return
+        if self._worker_init_fn is None:
+            self._worker_init_fn = loader.worker_init_fn
+        base = self._worker_init_fn
+        if isinstance(base, partial) and 'seed' in base.keywords:
+            # MMEngine's worker_init_fn: seed + num_workers * rank + id.
+            loader.worker_init_fn = partial(base.func, *base.args,
+                                            **dict(base.keywords, seed=seed))
+        # Otherwise torch seeds each worker from a number it draws from the
+        # main process's torch generator, which was just seeded.

@@ -44,18 +44,19 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=6, val_begin=1,
-                 val_interval=2)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=8, val_begin=1,
+                 val_interval=4)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
     clip_grad=dict(max_norm=20, norm_type=2))
 param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=6, by_epoch=True, begin=0, end=6)
+    dict(type='CosineAnnealingLR', T_max=8, by_epoch=True, begin=0, end=8)
 ]
 default_hooks = dict(
     checkpoint=dict(interval=1, max_keep_ckpts=2),
     logger=dict(interval=10))
+custom_hooks = [dict(type='EpochSeedHook')]
 randomness = dict(seed=0, deterministic=False)

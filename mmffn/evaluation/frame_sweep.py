@@ -1,0 +1,146 @@
+"""Accuracy of checkpoints at many frame counts (Figure 1 of the FFN paper).
+
+Each evaluation is MMAction2's own test loop (``Runner.test``) with the test
+sampler set to ``SampleFrames(num_clips=T)``. An FFN model needs nothing
+else (``RecognizerFFN`` reads T from the data sample); a vanilla model such
+as MMAction2's TSM is evaluated at T the way one would by hand, by setting
+``model.backbone.num_segments`` and ``model.cls_head.num_segments`` to T.
+"""
+import csv
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.config import Config
+
+_SAMPLERS = ('SampleFrames', )
+
+
+def _set_test_frames(cfg: Config, frames: int) -> None:
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    samplers = [s for s in pipeline if s['type'] in _SAMPLERS]
+    if len(samplers) != 1:
+        raise ValueError(
+            'frame sweep expects exactly one SampleFrames step in '
+            'test_dataloader.dataset.pipeline, found '
+            f'{[s["type"] for s in pipeline]}')
+    samplers[0]['num_clips'] = frames
+    if cfg.model.get('type') != 'RecognizerFFN':
+        # A fixed-T model: rebuild it for T, as one would evaluate it by hand.
+        cfg.model.backbone.num_segments = frames
+        if 'num_segments' in cfg.model.get('cls_head', {}):
+            cfg.model.cls_head.num_segments = frames
+
+
+def evaluate_at_frames(config: str,
+                       checkpoint: str,
+                       frames: Sequence[int],
+                       work_dir: str,
+                       cfg_options: Optional[dict] = None,
+                       metric: str = 'acc/top1') -> Dict[int, float]:
+    """Top-1 accuracy of one checkpoint at each frame count.
+
+    Args:
+        config (str): Config file of the model.
+        checkpoint (str): Checkpoint to evaluate.
+        frames (Sequence[int]): Frame counts to test.
+        work_dir (str): Where the test runs write their logs.
+        cfg_options (dict, optional): Overrides merged into the config.
+        metric (str): Metric key returned by the test evaluator.
+
+    Returns:
+        dict[int, float]: ``{T: metric}``.
+    """
+    from mmengine.runner import Runner
+
+    import mmffn  # noqa: F401  (registers modules, stack fixes)
+    results = {}
+    for count in frames:
+        if int(count) != count or count <= 0:
+            raise ValueError(f'frame counts must be positive ints, got {count}')
+        cfg = Config.fromfile(config)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        _set_test_frames(cfg, int(count))
+        cfg.load_from = checkpoint
+        cfg.work_dir = osp.join(work_dir, f'frames_{count}')
+        cfg.launcher = 'none'
+        runner = Runner.from_cfg(cfg)
+        metrics = runner.test()
+        if metric not in metrics:
+            raise KeyError(f'metric {metric!r} not among {sorted(metrics)}')
+        results[int(count)] = float(metrics[metric])
+    return results
+
+
+def write_frame_sweep_tables(results: Dict[str, Dict[int, float]],
+                             out_dir: str) -> List[str]:
+    """Write ``frame_sweep.md`` and ``frame_sweep.csv`` (accuracy in %).
+
+    Args:
+        results (dict): ``{model label: {T: accuracy in [0, 1]}}``.
+        out_dir (str): Output folder.
+
+    Returns:
+        list[str]: The two paths.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    labels = list(results)
+    counts = sorted({t for r in results.values() for t in r})
+    md = osp.join(out_dir, 'frame_sweep.md')
+    with open(md, 'w') as f:
+        f.write('| frames | ' + ' | '.join(labels) + ' |\n')
+        f.write('|---' * (len(labels) + 1) + '|\n')
+        for t in counts:
+            cells = [f'{100 * results[m][t]:.2f}' if t in results[m] else ''
+                     for m in labels]
+            f.write(f'| {t} | ' + ' | '.join(cells) + ' |\n')
+    path_csv = osp.join(out_dir, 'frame_sweep.csv')
+    with open(path_csv, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['frames'] + labels)
+        for t in counts:
+            writer.writerow([t] + [
+                f'{100 * results[m][t]:.2f}' if t in results[m] else ''
+                for m in labels
+            ])
+    return [md, path_csv]
+
+
+def plot_frame_sweep(results: Dict[str, Dict[int, float]],
+                     out_path: str,
+                     trained: Optional[Dict[str, Sequence[int]]] = None,
+                     title: str = 'Accuracy vs frames at test time') -> str:
+    """Accuracy vs frame count, one line per model; trained counts marked.
+
+    Args:
+        results (dict): ``{model label: {T: accuracy in [0, 1]}}``.
+        out_path (str): PNG path.
+        trained (dict, optional): ``{model label: trained frame counts}``,
+            drawn as large filled markers.
+        title (str): Plot title.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    trained = trained or {}
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for label, accs in results.items():
+        counts = sorted(accs)
+        line, = ax.plot(counts, [100 * accs[t] for t in counts], marker='o',
+                        markersize=4, label=label)
+        marked = [t for t in counts if t in set(trained.get(label, ()))]
+        if marked:
+            ax.plot(marked, [100 * accs[t] for t in marked], linestyle='',
+                    marker='*', markersize=14, color=line.get_color())
+    ax.set_xlabel('frames at test time')
+    ax.set_ylabel('top-1 accuracy (%)')
+    ax.set_title(title + '  (stars: trained frame counts)', fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
+    fig.savefig(out_path)
+    plt.close(fig)
+    return out_path

@@ -1,0 +1,29 @@
+"""The README's main command, in its quick mode."""
+import csv
+import os.path as osp
+import sys
+
+import pytest
+
+from e2e_helpers import run_tool
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_demo_produces_table_and_plot(tmp_path):
+    work = tmp_path / 'work'
+    proc = run_tool([sys.executable, 'tools/demo.py', '--quick',
+                     '--work-dir', str(work), '--data-root',
+                     str(tmp_path / 'data')], timeout=900)
+    out = proc.stdout
+    for step in ('1/4', '2/4', '3/4', '4/4'):
+        assert f'[demo] {step}' in out
+    sweep = work / 'frame_sweep'
+    rows = list(csv.reader(open(sweep / 'frame_sweep.csv')))
+    assert rows[0] == ['frames', 'TSM (16F)', 'FFN (4,8,16F)']
+    assert [r[0] for r in rows[1:]] == ['4', '8', '16']
+    for row in rows[1:]:
+        for cell in row[1:]:
+            assert 0.0 <= float(cell) <= 100.0
+    assert osp.getsize(sweep / 'frame_sweep.png') > 5000
+    assert '| 16 |' in out  # the table is printed

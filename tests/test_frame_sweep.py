@@ -1,0 +1,65 @@
+"""The frame sweep: evaluation at many T, its table and its plot."""
+import csv
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from e2e_helpers import FFN_DEMO, TSM_DEMO, tiny_cfg_options
+from mmffn.evaluation import (evaluate_at_frames, plot_frame_sweep,
+                              write_frame_sweep_tables)
+from mmffn.evaluation.frame_sweep import _set_test_frames
+
+
+def test_fixed_count_models_are_rebuilt_for_t_ffn_models_are_not():
+    tsm = Config.fromfile(TSM_DEMO)
+    _set_test_frames(tsm, 6)
+    assert tsm.test_dataloader.dataset.pipeline[1]['num_clips'] == 6
+    assert tsm.model.backbone.num_segments == 6
+    assert tsm.model.cls_head.num_segments == 6
+    ffn = Config.fromfile(FFN_DEMO)
+    _set_test_frames(ffn, 6)
+    assert ffn.test_dataloader.dataset.pipeline[1]['num_clips'] == 6
+    assert ffn.model.cls_head.num_segments == 16  # RecognizerFFN adapts
+
+
+def test_tables_and_plot(tmp_path):
+    results = {'TSM': {4: 0.25, 16: 0.75}, 'FFN': {4: 0.5, 8: 0.625, 16: 0.8}}
+    md, path_csv = write_frame_sweep_tables(results, str(tmp_path))
+    text = open(md).read()
+    assert '| 4 | 25.00 | 50.00 |' in text
+    assert '| 8 |  | 62.50 |' in text
+    rows = list(csv.reader(open(path_csv)))
+    assert rows[0] == ['frames', 'TSM', 'FFN']
+    assert rows[-1] == ['16', '75.00', '80.00']
+    png = plot_frame_sweep(results, str(tmp_path / 'sweep.png'),
+                           trained={'FFN': [4, 8, 16], 'TSM': [16]})
+    with open(png, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    assert osp.getsize(png) > 5000
+
+
+def test_evaluate_at_frames_runs_the_test_loop(tiny_video_root, tmp_path):
+    """A random FFN checkpoint: each T gives an accuracy in [0, 1]."""
+    from mmaction.registry import MODELS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmaction')
+    cfg = Config.fromfile(FFN_DEMO)
+    cfg.model.cls_head.num_classes = 4
+    model = MODELS.build(cfg.model)
+    ckpt = str(tmp_path / 'random.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    options = dict(opt.split('=', 1)
+                   for opt in tiny_cfg_options(tiny_video_root))
+    options = {k: (int(v) if v.isdigit() else v) for k, v in options.items()}
+    accs = evaluate_at_frames(FFN_DEMO, ckpt, [2, 6, 16],
+                              str(tmp_path / 'runs'), cfg_options=options)
+    assert sorted(accs) == [2, 6, 16]
+    # 8 validation videos: accuracies are multiples of 1/8.
+    for acc in accs.values():
+        assert 0.0 <= acc <= 1.0
+        assert (acc * 8) == pytest.approx(round(acc * 8))
+    with pytest.raises(ValueError, match='positive'):
+        evaluate_at_frames(FFN_DEMO, ckpt, [0], str(tmp_path / 'x'),
+                           cfg_options=options)

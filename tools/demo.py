@@ -1,0 +1,105 @@
+"""The CPU demo: Temporal Frequency Deviation, and FFN fixing it.
+
+1. generate the temporal video set (once; see mmffn/datasets/synthetic.py),
+2. train MMAction2's TSM at 16 frames (configs/demo/tsm_r18_16f_demo.py),
+3. train FFN at 4, 8 and 16 frames (configs/demo/ffn_tsm_r18_demo.py),
+   same backbone, schedule and data,
+4. evaluate both at 2..20 frames and print the table and the plot's path.
+Training and testing go through tools/train.py and tools/frame_sweep.py
+(MMAction2's runner). ``--quick`` is a 2-minute smoke run on a tiny set.
+"""
+import argparse
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEMO = osp.join(REPO, 'configs', 'demo')
+MODELS = (
+    ('TSM (16F)', 'tsm_r18_16f_demo', '16'),
+    ('FFN (4,8,16F)', 'ffn_tsm_r18_demo', '4,8,16'),
+)
+FULL = dict(data=dict(num_train=480, num_val=160, num_frames=40),
+            frames=[2, 4, 6, 8, 12, 16, 20], epochs=None)
+QUICK = dict(data=dict(num_train=16, num_val=8, num_frames=20,
+                       classes=('move_right', 'move_left', 'grow',
+                                'shrink')),
+             frames=[4, 8, 16], epochs=1)
+
+
+def log(message):
+    print(f'[demo] {message}', flush=True)
+
+
+def run(args):
+    env = dict(os.environ)
+    env.setdefault('OMP_NUM_THREADS', '2')
+    subprocess.run([sys.executable] + args, cwd=REPO, env=env, check=True)
+
+
+def data_options(root, num_classes, epochs):
+    options = [f'num_classes={num_classes}',
+               f'model.cls_head.num_classes={num_classes}']
+    for split in ('train', 'val', 'test'):
+        ann = 'train.txt' if split == 'train' else 'val.txt'
+        options += [f'{split}_dataloader.dataset.ann_file={root}/{ann}',
+                    f'{split}_dataloader.dataset.data_prefix.video={root}']
+    if epochs is not None:
+        options += [f'train_cfg.max_epochs={epochs}',
+                    f'param_scheduler.0.T_max={epochs}',
+                    f'param_scheduler.0.end={epochs}']
+    return options
+
+
+def last_checkpoint(work_dir):
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny data and 1 epoch: a smoke run')
+    parser.add_argument('--work-dir', default=None,
+                        help='default: work_dirs/demo (or demo_quick)')
+    parser.add_argument('--data-root', default=None,
+                        help='default: data/ffn_demo (or ffn_demo_quick)')
+    args = parser.parse_args()
+    setting = QUICK if args.quick else FULL
+    suffix = '_quick' if args.quick else ''
+    work_dir = osp.abspath(args.work_dir or
+                           osp.join(REPO, 'work_dirs', 'demo' + suffix))
+    root = osp.abspath(args.data_root or
+                       osp.join(REPO, 'data', 'ffn_demo' + suffix))
+    start = time.time()
+
+    from mmffn.datasets.synthetic import generate_temporal_video_dataset
+    log(f'1/4 generating the temporal video set in {root} (kept if present)')
+    manifest = generate_temporal_video_dataset(root, **setting['data'])
+    options = data_options(root, len(manifest['classes']), setting['epochs'])
+
+    pairs, labels, trained = [], [], []
+    for step, (label, name, counts) in enumerate(MODELS, start=2):
+        model_dir = osp.join(work_dir, name)
+        config = osp.join(DEMO, name + '.py')
+        log(f'{step}/4 training {label} with tools/train.py -> {model_dir}')
+        run(['tools/train.py', config, '--work-dir', model_dir,
+             '--cfg-options'] + options)
+        pairs += [config, last_checkpoint(model_dir)]
+        labels.append(label)
+        trained.append(counts)
+
+    sweep_dir = osp.join(work_dir, 'frame_sweep')
+    log(f'4/4 evaluating both at frames {setting["frames"]} -> {sweep_dir}')
+    run(['tools/frame_sweep.py'] + pairs +
+        ['--frames'] + [str(t) for t in setting['frames']] +
+        ['--out-dir', sweep_dir, '--labels'] + labels +
+        ['--trained-frames'] + trained + ['--cfg-options'] + options)
+    log(f'done in {time.time() - start:.0f} s; table: '
+        f'{sweep_dir}/frame_sweep.md, plot: {sweep_dir}/frame_sweep.png')
+
+
+if __name__ == '__main__':
+    main()

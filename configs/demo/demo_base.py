@@ -50,7 +50,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
+    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=20, norm_type=2))
 param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=8, by_epoch=True, begin=0, end=8)

@@ -22,5 +22,3 @@ train_pipeline = [
     dict(type='PackActionInputs', meta_keys=('img_shape', 'frame_counts')),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-optim_wrapper = dict(constructor='FFNOptimWrapperConstructor',
-                     paramwise_cfg=dict(fc_lr5=False))

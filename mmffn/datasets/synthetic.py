@@ -37,7 +37,7 @@ _MANIFEST = 'manifest.json'
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A static random texture: base colour plus smooth noise."""
     base = rng.integers(30, 226, size=3)
-    coarse = rng.normal(0, 25, size=(max(size // 8, 2), max(size // 8, 2),
+    coarse = rng.normal(0, 12, size=(max(size // 8, 2), max(size // 8, 2),
                                      3))
     noise = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
     return np.clip(base + noise, 0, 255).astype(np.uint8)
@@ -93,7 +93,7 @@ def render_video(label: int, rng: np.random.Generator, num_frames: int,
     shape = ('bar', 'triangle')[rng.integers(2)] if 'rotate' in name else \
         ('disc', 'bar', 'triangle')[rng.integers(3)]
     speed = rng.uniform(*speed_range)
-    radius = rng.uniform(0.10, 0.18) * size
+    radius = rng.uniform(0.16, 0.26) * size
     start = rng.uniform(0, size, size=2)
     angle0 = rng.uniform(0, 2 * math.pi)
     direction = dict(move_right=(1, 0), move_left=(-1, 0),

@@ -177,22 +177,57 @@ class ResNetTSM_FFN(ResNetTSM):
         # Nearest trained count; on a tie the higher one, as FFN does.
         return min(self.num_segments_list, key=lambda c: (abs(c - count), -c))
 
+    # (module, field, kind) of every frame-aware module; see _frame_modules.
+    _frame_module_cache: Optional[Tuple[tuple, ...]] = None
+
+    def _frame_modules(self) -> Tuple[tuple, ...]:
+        """(module, field, kind) of every frame-aware module.
+
+        ``field`` is the key in the module's ``__dict__`` that holds its
+        state (``_active``, behind the ``active`` property of rate-specific
+        norms and weight-altered convs, or ``num_segments``); ``kind`` is
+        ``'branch'`` (takes the branch), ``'frames'`` (the real count) or
+        ``'pooled'`` (half of it, behind a temporal pool).
+
+        Collected on first use and kept: walking the ~500 modules of an R50
+        and going through ``nn.Module.__setattr__`` twice per module on
+        every ``frame_count`` change cost over 1 ms per forward, more than
+        a small GPU batch takes. The structure is fixed after ``__init__``
+        (SyncBN conversion swaps the BatchNorms inside the rate-specific
+        copies, not these modules).
+        """
+        if self._frame_module_cache is None:
+            found = []
+            for module in self.modules():
+                if isinstance(module,
+                              (RateSpecificBatchNorm, WeightAlteredConv2d)):
+                    # Every branch exists, so writing _active directly
+                    # skips no check that the property setter would make.
+                    if module.frame_counts != self.num_segments_list:
+                        raise RuntimeError(
+                            f'{type(module).__name__} has frame counts '
+                            f'{module.frame_counts}, the backbone '
+                            f'{self.num_segments_list}')
+                    found.append((module, '_active', 'branch'))
+            for index, layer_name in enumerate(self.res_layers):
+                # With temporal_pool, layer2 pools T -> T // 2 before its
+                # blocks.
+                pooled = self.temporal_pool and index >= 1
+                for module in getattr(self, layer_name).modules():
+                    if _is_temporal_pool(module):
+                        found.append((module, 'num_segments', 'frames'))
+                    elif isinstance(module, (TemporalShift, NL3DWrapper)):
+                        found.append((module, 'num_segments',
+                                      'pooled' if pooled else 'frames'))
+            self._frame_module_cache = tuple(found)
+        return self._frame_module_cache
+
     def _frame_settings(self, num_frames: int):
-        """(module, attribute, value) for every frame-aware module."""
-        branch = self.branch_for(num_frames)
-        for module in self.modules():
-            if isinstance(module,
-                          (RateSpecificBatchNorm, WeightAlteredConv2d)):
-                yield module, 'active', branch
-        for index, layer_name in enumerate(self.res_layers):
-            # With temporal_pool, layer2 pools T -> T // 2 before its blocks.
-            pooled = self.temporal_pool and index >= 1
-            for module in getattr(self, layer_name).modules():
-                if _is_temporal_pool(module):
-                    yield module, 'num_segments', num_frames
-                elif isinstance(module, (TemporalShift, NL3DWrapper)):
-                    yield module, 'num_segments', (
-                        num_frames // 2 if pooled else num_frames)
+        """(module, field, value) for every frame-aware module."""
+        values = dict(branch=self.branch_for(num_frames), frames=num_frames,
+                      pooled=num_frames // 2)
+        for module, field, kind in self._frame_modules():
+            yield module, field, values[kind]
 
     def _set_frame_count(self, num_frames: int) -> List[tuple]:
         """Apply ``num_frames`` everywhere; return what it replaced."""
@@ -200,9 +235,10 @@ class ResNetTSM_FFN(ResNetTSM):
             raise ValueError('temporal_pool halves the frames, so the frame '
                              f'count must be even, got {num_frames}')
         previous = [(self, '_frame_count', self._frame_count)]
-        for module, attr, value in list(self._frame_settings(num_frames)):
-            previous.append((module, attr, getattr(module, attr)))
-            setattr(module, attr, value)
+        for module, field, value in list(self._frame_settings(num_frames)):
+            state = vars(module)  # plain ints: no nn.Module bookkeeping
+            previous.append((module, field, state[field]))
+            state[field] = value
         self._frame_count = num_frames
         return previous
 
@@ -226,8 +262,8 @@ class ResNetTSM_FFN(ResNetTSM):
         try:
             yield self.branch_for(num_frames)
         finally:
-            for module, attr, value in reversed(previous):
-                setattr(module, attr, value)
+            for module, field, value in reversed(previous):
+                vars(module)[field] = value
 
     def forward(self, x: torch.Tensor):
         """Extract features of ``x`` shaped ``(N * T, C, H, W)``.

@@ -5,10 +5,15 @@ FFN adds, per frame count T, a depthwise 1x1 conv with a residual,
 per-input-channel scale ``x * (1 + w_T)``, and scaling input channel ``c`` of
 a convolution equals scaling the weight slice ``W[:, c]``: any kernel size,
 stride, dilation and padding mode (zero, reflect, replicate and circular
-padding all commute with a channel scale). So the adapter is applied to the
-weight (C_out * C_in * k * k multiplies) instead of to the activation
-(N * C * H * W multiplies and a second activation tensor), with the same
-values and the same gradients.
+padding all commute with a channel scale). So the adapter can be applied to
+the weight (C_out * C_in / G * k * k multiplies, one weight-sized tensor kept
+for backward) or to the activation (N * C * H * W multiplies, one
+activation-sized tensor kept); both give the same values and gradients.
+``forward`` scales whichever is smaller: the weight for large frames (R50 at
+224 px), the activation where the maps are small (deep stages at low
+resolution or small batches), where scaling a 3x3 weight of 512 x 512
+channels three times per training step would cost more than the conv's own
+input.
 """
 from typing import Optional, Tuple
 
@@ -202,8 +207,37 @@ class WeightAlteredConv2d(nn.Conv2d):
                 conv.bias.copy_(self.bias)
         return conv
 
+    # (key, folded weight) reused while gradients are off; see forward.
+    _inference_cache: Optional[tuple] = None
+
+    def _inference_weight(self) -> torch.Tensor:
+        """``altered_weight()``, recomputed only when it can have changed.
+
+        The key holds the active count and the storage and in-place version
+        counter of the weight and of the adapter: optimizer steps,
+        ``load_state_dict`` and ``.to()`` all change one of them.
+        """
+        adapter = self.alteration[str(self._active)].weight
+        key = (self._active, self.weight.data_ptr(), self.weight._version,
+               adapter.data_ptr(), adapter._version)
+        if self._inference_cache is None or self._inference_cache[0] != key:
+            self._inference_cache = (key, self.altered_weight())
+        return self._inference_cache[1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Convolve ``x`` with the active count's folded weight."""
+        """Convolve ``x`` with the active count's adapter applied.
+
+        The adapter scales the input channels. Without gradients (testing)
+        the folded weight is kept between calls, so the conv costs what a
+        plain conv does. In training it is folded into the weight unless the
+        input is the smaller tensor (see the module docstring).
+        """
+        if not torch.is_grad_enabled():
+            return self._conv_forward(x, self._inference_weight(), self.bias)
+        if x.numel() < self.weight.numel():
+            scale = self.alteration[str(self._active)].scale()
+            return self._conv_forward(x * scale.view(1, -1, 1, 1),
+                                      self.weight, self.bias)
         return self._conv_forward(x, self.altered_weight(), self.bias)
 
     def extra_repr(self) -> str:

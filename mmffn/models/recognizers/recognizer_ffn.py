@@ -161,8 +161,12 @@ class RecognizerFFN(Recognizer2D):
     def _forward(self, inputs, stage: str = 'backbone', **kwargs):
         """``mode='tensor'``: one clip per sample, T = ``inputs.shape[1]``."""
         count = inputs.shape[1]
+        # Stop before the head: Recognizer2D.extract_feat would run it with
+        # the head's own num_segments instead of this clip's count.
+        feat_stage = 'neck' if stage == 'head' else stage
         with self.backbone.frame_count(count):
-            feats, predict_kwargs = self.extract_feat(inputs, stage=stage)
+            feats, predict_kwargs = self.extract_feat(inputs,
+                                                      stage=feat_stage)
         if stage != 'head':
             return feats
         with _head_segments(self.cls_head, count):

@@ -121,3 +121,48 @@ def test_bad_arguments():
     conv = WeightAlteredConv2d(4, 4, 1, frame_counts=(4, 8))
     with pytest.raises(KeyError, match='16'):
         conv.active = 16
+
+
+@pytest.mark.parametrize('spatial', [1, 9])  # input smaller / larger than W
+def test_activation_and_weight_scaling_agree(spatial):
+    """forward scales the smaller of input and weight; both are exact, with
+    and without gradients."""
+    torch.manual_seed(0)
+    conv = WeightAlteredConv2d(8, 6, 3, padding=1, frame_counts=(4, 8),
+                               init_std=0.2)
+    x = torch.randn(2, 8, spatial, spatial, requires_grad=True)
+    assert (x.numel() < conv.weight.numel()) == (spatial == 1)
+    out = conv(x)
+    reference = _unfolded(conv, x, 8)
+    assert torch.allclose(out, reference, atol=1e-5)
+    grads = torch.autograd.grad(out.sum(), [x, conv.weight])
+    ref_grads = torch.autograd.grad(reference.sum(), [x, conv.weight])
+    for grad, ref_grad in zip(grads, ref_grads):
+        assert torch.allclose(grad, ref_grad, atol=1e-4)
+    with torch.no_grad():
+        assert torch.allclose(conv(x), reference, atol=1e-5)
+
+
+def test_no_grad_weight_follows_every_change():
+    """Without gradients the folded weight is reused, but never stale."""
+    torch.manual_seed(0)
+    conv = WeightAlteredConv2d(4, 4, 1, frame_counts=(4, 8), init_std=0.2)
+    x = torch.randn(1, 4, 5, 5)
+
+    def check():
+        with torch.no_grad():
+            out = conv(x)
+        assert torch.allclose(out, _unfolded(conv, x, conv.active),
+                              atol=1e-5)
+
+    check()
+    conv.active = 4  # another adapter
+    check()
+    with torch.no_grad():
+        conv.alteration['4'].weight.mul_(3)  # in place, as an optimizer
+    check()
+    conv.load_state_dict({k: v * 2 for k, v in conv.state_dict().items()})
+    check()
+    conv(x).sum().backward()
+    torch.optim.SGD(conv.parameters(), lr=1.0).step()
+    check()

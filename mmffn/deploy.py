@@ -1,0 +1,376 @@
+"""Deploy one frame count of an FFN model as a stock MMAction2 TSM.
+
+An FFN checkpoint holds one sub-network per trained frame count. At a fixed
+frame count T only one of them runs, and it is a plain TSM:
+
+* the branch is ``backbone.branch_for(T)`` (T itself when it was trained,
+  the nearest trained count under ``branch_policy='nearest'``);
+* every weight-altered conv becomes an ``nn.Conv2d`` with the branch's
+  adapter folded in, ``W * (1 + w)`` (exact: the adapter scales input
+  channels);
+* every rate-specific BatchNorm becomes the branch's own BatchNorm;
+* the temporal shift and TSMHead use the real T (``num_segments=T``).
+
+The result is a config for MMAction2's ``Recognizer2D`` + ``ResNetTSM`` +
+``TSMHead`` and a checkpoint whose keys are those of that model, so both
+load with plain MMAction2 (no ``custom_imports`` of mmffn)::
+
+    from mmffn.deploy import deploy
+    result = deploy('configs/ffn_tsm_r50_ssv2.py', 'epoch_50.pth',
+                    frames=8, out_dir='deployed/')
+
+``tools/deploy.py`` is the command-line front end.
+"""
+import copy
+import operator
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, NamedTuple, Optional, Union
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
+
+from mmaction.registry import MODELS
+from .datasets.pipeline_conversion import (fixed_frames_loader,
+                                           fixed_frames_pipeline)
+from .models.layers import RateSpecificBatchNorm, WeightAlteredConv2d
+
+# Arguments ResNetTSM_FFN / RecognizerFFN add to ResNetTSM / Recognizer2D.
+FFN_BACKBONE_KEYS = ('num_segments_list', 'branch_policy', 'weight_alteration',
+                     'alteration_init_std')
+FFN_RECOGNIZER_KEYS = ('distill_loss', )
+# Training needs mmffn (MultiRateSampleFrames, FFNOptimWrapperConstructor)
+# and makes no sense for a single frame count: the deployed config tests.
+TRAINING_KEYS = ('train_dataloader', 'train_cfg', 'optim_wrapper',
+                 'param_scheduler', 'auto_scale_lr', 'train_pipeline')
+# Checkpoint meta values kept as they are: what torch.load(weights_only=True)
+# reads without any registered global, as plain MMAction2 loads it.
+_PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
+class DeployResult(NamedTuple):
+    """What :func:`deploy` wrote.
+
+    Attributes:
+        config (str): Path of the stock MMAction2 config.
+        checkpoint (str): Path of the checkpoint.
+        frames (int): Frames per clip of the deployed model.
+        branch (int): The FFN branch (trained count) it was taken from.
+        max_abs_diff (float, optional): Largest output difference between
+            FFN and the deployed model on a random clip (None when not
+            verified).
+    """
+    config: str
+    checkpoint: str
+    frames: int
+    branch: int
+    max_abs_diff: Optional[float]
+
+
+def check_frames(frames) -> int:
+    """``frames`` as a positive int, or a ValueError naming it."""
+    try:
+        if isinstance(frames, bool):
+            raise TypeError
+        value = operator.index(frames)
+    except TypeError:
+        raise ValueError(f'frames must be a positive int, got {frames!r}')
+    if value <= 0:
+        raise ValueError(f'frames must be a positive int, got {frames!r}')
+    return value
+
+
+# --- config ----------------------------------------------------------------
+def deployed_model_config(model_cfg: dict, frames: int) -> dict:
+    """The stock ``Recognizer2D`` config computing an FFN model at T.
+
+    Args:
+        model_cfg (dict): ``cfg.model`` of an FFN config (``RecognizerFFN``
+            with a ``ResNetTSM_FFN`` backbone).
+        frames (int): Frames per clip T.
+
+    Returns:
+        dict: ``Recognizer2D`` with ``ResNetTSM(num_segments=T,
+        pretrained=None, pretrained2d=False, ...)`` and the same head
+        (``num_segments=T``), neck, data preprocessor and test_cfg.
+    """
+    frames = check_frames(frames)
+    model = copy.deepcopy(dict(model_cfg))
+    backbone = dict(model.get('backbone') or {})
+    if model.get('type') != 'RecognizerFFN' or backbone.get(
+            'type') != 'ResNetTSM_FFN':
+        raise ValueError(
+            'Expected an FFN model config (RecognizerFFN with a ResNetTSM_FFN '
+            f'backbone), got {model.get("type")!r} with backbone '
+            f'{backbone.get("type")!r}')
+    for key in FFN_RECOGNIZER_KEYS:
+        model.pop(key, None)
+    for key in FFN_BACKBONE_KEYS:
+        backbone.pop(key, None)
+    # The weights come from the checkpoint; nothing may be loaded over them.
+    backbone.update(type='ResNetTSM', num_segments=frames, pretrained=None,
+                    pretrained2d=False)
+    backbone.pop('init_cfg', None)
+    model.update(type='Recognizer2D', backbone=backbone)
+    head = model.get('cls_head')
+    if head is not None:
+        head = dict(head)
+        # RecognizerFFN pools any head that has num_segments over T.
+        if 'num_segments' in head or head.get('type') == 'TSMHead':
+            head['num_segments'] = frames
+        model['cls_head'] = head
+    return model
+
+
+def _convert_loader(loader: dict, frames: int) -> dict:
+    converted = fixed_frames_loader(loader, frames)
+    converted.pop('_delete_', None)  # only meaningful when merging configs
+    return converted
+
+
+def _is_pipeline(value) -> bool:
+    return isinstance(value, (list, tuple)) and any(
+        isinstance(step, dict) and step.get('type') == 'SampleFrames'
+        for step in value)
+
+
+def deployed_config(cfg: Config, frames: int) -> Config:
+    """The config of an FFN experiment turned into a stock TSM one at T.
+
+    The model becomes :func:`deployed_model_config`; validation and test
+    pipelines sample T frames; ``custom_imports`` and the training parts
+    (which need mmffn's sampler and optimizer constructor) are removed.
+
+    Args:
+        cfg (Config): A loaded FFN config.
+        frames (int): Frames per clip T.
+
+    Returns:
+        Config: A config that needs only MMAction2.
+    """
+    frames = check_frames(frames)
+    cfg_dict = copy.deepcopy(cfg.to_dict())
+    cfg_dict.pop('custom_imports', None)
+    for key in TRAINING_KEYS:
+        cfg_dict.pop(key, None)
+    cfg_dict['model'] = deployed_model_config(cfg_dict['model'], frames)
+    for key in ('val_dataloader', 'test_dataloader'):
+        if cfg_dict.get(key):
+            cfg_dict[key] = _convert_loader(cfg_dict[key], frames)
+    for key in ('val_pipeline', 'test_pipeline'):
+        if _is_pipeline(cfg_dict.get(key)):
+            cfg_dict[key] = fixed_frames_pipeline(cfg_dict[key], frames)
+    # A list of FFN counts would mislead a reader of the deployed config.
+    cfg_dict.pop('frame_counts', None)
+    return Config(cfg_dict)
+
+
+# --- weights ---------------------------------------------------------------
+def _fold_modules(module: nn.Module, branch: int) -> None:
+    """Replace FFN layers under ``module`` by plain ones of ``branch``."""
+    for name, child in module.named_children():
+        if isinstance(child, WeightAlteredConv2d):
+            setattr(module, name, child.fold(branch))
+        elif isinstance(child, RateSpecificBatchNorm):
+            setattr(module, name, copy.deepcopy(child.branch(branch)))
+        else:
+            _fold_modules(child, branch)
+
+
+def fold_branch_state_dict(model: nn.Module,
+                           frames: int) -> 'OrderedDict[str, torch.Tensor]':
+    """State dict of the stock TSM that computes ``model`` at T frames.
+
+    Args:
+        model (nn.Module): A ``RecognizerFFN`` (with ``ResNetTSM_FFN``).
+        frames (int): Frames per clip T; its branch follows the backbone's
+            ``branch_policy``.
+
+    Returns:
+        OrderedDict: Keys of ``Recognizer2D(ResNetTSM, TSMHead)``: the
+        shared convs (folded ones for the altered convs), the branch's
+        BatchNorms and the head.
+    """
+    frames = check_frames(frames)
+    branch = model.backbone.branch_for(frames)
+    folded = copy.deepcopy(model)
+    _fold_modules(folded.backbone, branch)
+    return OrderedDict(
+        (key, value.detach().clone())
+        for key, value in folded.state_dict().items())
+
+
+_DROP = object()  # what _plain returns for a value to leave out
+
+
+def _plain(value):
+    """``value`` if torch loads it with weights_only=True unaided, else
+    ``_DROP``."""
+    if isinstance(value, _PLAIN_TYPES):
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [_plain(v) for v in value]
+        return _DROP if any(i is _DROP for i in items) else type(value)(items)
+    if isinstance(value, dict):
+        items = {k: _plain(v) for k, v in value.items()}
+        if all(isinstance(k, str) for k in items) and not any(
+                v is _DROP for v in items.values()):
+            return items
+    return _DROP
+
+
+def deployed_meta(meta: Optional[dict], frames: int, branch: int,
+                  counts, config_text: str, source: str) -> Dict:
+    """Checkpoint meta: the plain part of the FFN meta plus where it came
+    from; ``cfg`` is the deployed config so that it describes the weights.
+    """
+    kept = {}
+    for key, value in (meta or {}).items():
+        value = _plain(value)
+        if value is not _DROP:
+            kept[key] = value
+    kept['cfg'] = config_text
+    kept['ffn_deploy'] = dict(
+        frames=frames, branch=branch, num_segments_list=list(counts),
+        source_checkpoint=source)
+    return kept
+
+
+# --- whole models ----------------------------------------------------------
+def build_ffn(cfg: Config, checkpoint: Optional[dict] = None) -> nn.Module:
+    """The FFN recognizer of ``cfg`` in eval mode, with ``checkpoint``.
+
+    ``init_weights`` is not called: the checkpoint provides every weight and
+    the config's ImageNet file need not exist here.
+
+    Args:
+        cfg (Config): The FFN config.
+        checkpoint (dict, optional): A loaded checkpoint (a state dict or a
+            dict with ``state_dict``); every model key must be in it.
+    """
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        state_dict = checkpoint.get('state_dict', checkpoint)
+        # DDP checkpoints prefix every key with 'module.'.
+        state_dict = OrderedDict(
+            (k[len('module.'):] if k.startswith('module.') else k, v)
+            for k, v in state_dict.items())
+        load_state_dict(model, state_dict, strict=True)
+    return model.eval()
+
+
+def build_deployed(model: nn.Module, model_cfg: dict,
+                   frames: int) -> nn.Module:
+    """The stock MMAction2 model computing ``model`` at T (in memory).
+
+    Args:
+        model (nn.Module): The FFN recognizer.
+        model_cfg (dict): Its model config.
+        frames (int): Frames per clip T.
+
+    Returns:
+        nn.Module: ``Recognizer2D`` in eval mode with the folded weights.
+    """
+    deployed = MODELS.build(deployed_model_config(model_cfg, frames))
+    # strict: any key FFN and the stock model disagree on is a bug here.
+    deployed.load_state_dict(fold_branch_state_dict(model, frames),
+                             strict=True)
+    return deployed.eval()
+
+
+@torch.no_grad()
+def compare_outputs(model: nn.Module, deployed: nn.Module, frames: int,
+                    size: int = 64, seed: int = 0) -> Dict[str, float]:
+    """Head outputs of FFN and the deployed model on one random clip.
+
+    Both run in eval mode on ``(1, T, 3, size, size)``.
+
+    Returns:
+        dict: ``max_abs_diff`` and ``max_abs_output`` (of FFN, for scale).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    clip = torch.randn(1, frames, 3, size, size, generator=generator)
+    clip = clip.to(next(model.parameters()).device)
+    modes = model.training, deployed.training
+    model.eval()
+    deployed.eval()
+    try:
+        expected = model(clip, mode='tensor', stage='head')
+        actual = deployed(clip, mode='tensor', stage='head')
+    finally:
+        model.train(modes[0])
+        deployed.train(modes[1])
+    return dict(max_abs_diff=(expected - actual).abs().max().item(),
+                max_abs_output=expected.abs().max().item())
+
+
+def deploy(config: Union[str, Config],
+           checkpoint: str,
+           frames: int,
+           out_dir: str,
+           verify: bool = True,
+           tolerance: float = 1e-4) -> DeployResult:
+    """Write a stock MMAction2 TSM config and checkpoint for T frames.
+
+    Args:
+        config (str | Config): The FFN config (path or loaded).
+        checkpoint (str): The FFN checkpoint.
+        frames (int): Frames per clip T (trained or not; see
+            ``branch_policy``).
+        out_dir (str): Folder for ``<config name>_<T>f.py`` and ``.pth``.
+        verify (bool): Compare both models on a random clip and raise if
+            they differ by more than ``tolerance`` times the output scale
+            (at least 1). Defaults to True.
+        tolerance (float): Allowed relative difference. Defaults to 1e-4.
+
+    Returns:
+        DeployResult: The written paths and the branch used.
+    """
+    frames = check_frames(frames)
+    if isinstance(config, str):
+        name = osp.splitext(osp.basename(config))[0]
+        cfg = Config.fromfile(config)
+    else:
+        name = osp.splitext(osp.basename(config.filename or 'ffn'))[0]
+        cfg = config
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
+    loaded = _load_checkpoint(checkpoint, map_location='cpu')
+    if not isinstance(loaded, dict):
+        raise ValueError(f'{checkpoint}: expected a state dict or a dict with '
+                         f'"state_dict", got {type(loaded).__name__}')
+    model = build_ffn(cfg, loaded)
+    branch = model.backbone.branch_for(frames)
+    stock_cfg = deployed_config(cfg, frames)
+    deployed = build_deployed(model, cfg.model.to_dict(), frames)
+
+    max_diff = None
+    if verify:
+        outputs = compare_outputs(model, deployed, frames)
+        max_diff = outputs['max_abs_diff']
+        allowed = tolerance * max(1.0, outputs['max_abs_output'])
+        if max_diff > allowed:
+            raise RuntimeError(
+                f'The deployed model differs from FFN at {frames} frames by '
+                f'{max_diff:.3g} (allowed {allowed:.3g}); please report this '
+                'with your config.')
+
+    os.makedirs(out_dir, exist_ok=True)
+    stem = osp.join(out_dir, f'{name}_{frames}f')
+    header = (f'# {name} deployed at {frames} frames (FFN branch {branch}) by '
+              'mmffn.deploy.\n# A stock MMAction2 TSM: no mmffn needed.\n')
+    config_text = header + stock_cfg.pretty_text
+    with open(stem + '.py', 'w', encoding='utf-8') as f:
+        f.write(config_text)
+    meta = deployed_meta(loaded.get('meta'), frames, branch,
+                         model.backbone.num_segments_list, config_text,
+                         osp.basename(checkpoint))
+    state_dict = OrderedDict(
+        (k, v.cpu()) for k, v in deployed.state_dict().items())
+    torch.save({'state_dict': state_dict, 'meta': meta}, stem + '.pth')
+    return DeployResult(stem + '.py', stem + '.pth', frames, branch, max_diff)

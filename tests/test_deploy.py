@@ -1,0 +1,267 @@
+"""mmffn.deploy / tools/deploy.py: one frame count as a stock MMAction2 TSM.
+
+The deployed config and checkpoint are loaded in a fresh interpreter that
+never imports mmffn, and must reproduce the FFN model at that frame count.
+"""
+import importlib.util
+import json
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from torch.nn.modules.batchnorm import _BatchNorm
+
+import mmffn  # noqa: F401  (compat fixes before mmaction.models)
+from mmaction.structures import ActionDataSample
+from mmffn.deploy import (build_ffn, check_frames, deploy, deployed_config,
+                          deployed_model_config, fold_branch_state_dict)
+from mmffn.models.layers import WeightAlteredConv2d
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SIZE = 32  # tiny frames: ResNet's stride 32 leaves a 1x1 map
+NUM_CLASSES = 5
+# Trained counts, and 6: not trained, served by branch 8 ('nearest').
+FRAMES = (4, 8, 16, 6)
+TOLERANCE = 1e-4
+
+# A real FFN experiment config, shrunk: its pipelines, loaders and training
+# parts all go through the conversion.
+TINY_CONFIG = f"""
+_base_ = [{osp.join(REPO, 'configs', 'ffn_tsm_r50_ssv2.py')!r}]
+model = dict(
+    backbone=dict(depth=18, pretrained=None),
+    cls_head=dict(num_classes={NUM_CLASSES}, in_channels=512))
+"""
+
+
+def _randomise(model: torch.nn.Module, seed: int = 0) -> None:
+    """Non-trivial BN statistics and affine values per branch, and large
+    adapters, so that a wrong branch or a missed fold changes outputs."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def rand(shape, low, high):
+        return torch.rand(shape, generator=generator) * (high - low) + low
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, _BatchNorm):
+                n = module.num_features
+                module.weight.copy_(rand(n, 0.5, 1.5))
+                module.bias.copy_(rand(n, -0.2, 0.2))
+                module.running_mean.copy_(rand(n, -0.2, 0.2))
+                module.running_var.copy_(rand(n, 0.5, 1.5))
+            elif isinstance(module, WeightAlteredConv2d):
+                for adapter in module.alteration.values():
+                    adapter.weight.copy_(
+                        torch.randn(adapter.weight.shape,
+                                    generator=generator) * 0.2)
+        fc = model.cls_head.fc_cls
+        fc.weight.copy_(torch.randn(fc.weight.shape, generator=generator))
+        fc.bias.copy_(torch.randn(fc.bias.shape, generator=generator))
+
+
+@pytest.fixture(scope='module')
+def ffn_files(tmp_path_factory):
+    """(config path, checkpoint path, FFN model) of a tiny trained-looking
+    FFN."""
+    root = tmp_path_factory.mktemp('ffn')
+    config = root / 'tiny_ffn.py'
+    config.write_text(TINY_CONFIG)
+    model = build_ffn(Config.fromfile(str(config)))
+    _randomise(model)
+    checkpoint = root / 'tiny_ffn.pth'
+    meta = dict(epoch=3, dataset_meta=dict(classes=['a', 'b']),
+                not_plain=np.zeros(2))  # dropped: needs a numpy global
+    torch.save({'state_dict': model.state_dict(), 'meta': meta}, checkpoint)
+    return str(config), str(checkpoint), model.eval()
+
+
+def _raw_clips(frames: int, seed: int) -> list:
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        torch.randint(0, 256, (frames, 3, SIZE, SIZE), generator=generator,
+                      dtype=torch.uint8) for _ in range(2)
+    ]
+
+
+def _samples(frames: int) -> list:
+    samples = []
+    for _ in range(2):
+        sample = ActionDataSample()
+        sample.set_metainfo(dict(num_clips=frames, clip_len=1))
+        samples.append(sample)
+    return samples
+
+
+STOCK_LOADER = textwrap.dedent("""
+    import importlib.util, json, os, sys, types
+    # mmaction2 1.2.0's wheel lacks models/localizers/drn (mmaction2#2714).
+    root = importlib.util.find_spec('mmaction').submodule_search_locations[0]
+    if not os.path.isdir(os.path.join(root, 'models', 'localizers', 'drn')):
+        stub = types.ModuleType('mmaction.models.localizers.drn')
+        stub.__path__, stub.drn = [], types.ModuleType(stub.__name__ + '.drn')
+        stub.drn.DRN = type('DRN', (), {})
+        sys.modules.update({stub.__name__: stub, stub.drn.__name__: stub.drn})
+
+    import torch
+    import mmaction.models  # noqa: F401  (registers the stock modules)
+    from mmaction.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    expected = torch.load(sys.argv[1], weights_only=False)
+    report = {}
+    for frames, case in expected.items():
+        cfg = Config.fromfile(case['config'])
+        assert 'custom_imports' not in cfg, cfg.get('custom_imports')
+        init_default_scope(cfg.get('default_scope', 'mmaction'))
+        model = MODELS.build(cfg.model)
+        # What tools/test.py does: weights_only loading, strict keys.
+        torch.load(case['checkpoint'], weights_only=True)
+        load_checkpoint(model, case['checkpoint'], map_location='cpu',
+                        strict=True)
+        model.eval()
+        with torch.no_grad():
+            logits = model(case['inputs'], mode='tensor', stage='head')
+            results = model.test_step(dict(inputs=case['raw'],
+                                           data_samples=case['samples']))
+        scores = torch.stack([r.pred_score for r in results])
+        report[frames] = dict(
+            logits=(logits - case['logits']).abs().max().item(),
+            scores=(scores - case['scores']).abs().max().item(),
+            num_segments=model.backbone.num_segments,
+            types=[type(model).__name__, type(model.backbone).__name__,
+                   type(model.cls_head).__name__])
+    assert 'mmffn' not in sys.modules, 'the stock model imported mmffn'
+    print(json.dumps(report))
+""")
+
+
+def test_deployed_model_loads_without_mmffn_and_matches_ffn(
+        ffn_files, tmp_path):
+    config, checkpoint, model = ffn_files
+    expected = {}
+    for index, frames in enumerate(FRAMES):
+        result = deploy(config, checkpoint, frames, str(tmp_path / 'out'))
+        assert result.branch == model.backbone.branch_for(frames)
+        assert result.max_abs_diff < TOLERANCE
+        inputs = torch.randn(2, frames, 3, SIZE, SIZE,
+                             generator=torch.Generator().manual_seed(index))
+        raw, samples = _raw_clips(frames, index), _samples(frames)
+        with torch.no_grad():
+            logits = model(inputs, mode='tensor', stage='head')
+            results = model.test_step(dict(inputs=raw, data_samples=samples))
+        expected[frames] = dict(
+            config=result.config, checkpoint=result.checkpoint,
+            inputs=inputs, logits=logits, raw=raw, samples=_samples(frames),
+            scores=torch.stack([r.pred_score for r in results]))
+    cases = tmp_path / 'cases.pth'
+    torch.save(expected, cases)
+    script = tmp_path / 'load_stock.py'
+    script.write_text(STOCK_LOADER)
+    proc = subprocess.run([sys.executable, str(script), str(cases)],
+                          capture_output=True, text=True, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    for frames in FRAMES:
+        case = report[str(frames)]
+        assert case['types'] == ['Recognizer2D', 'ResNetTSM', 'TSMHead']
+        assert case['num_segments'] == frames
+        assert case['logits'] < TOLERANCE, (frames, case)
+        assert case['scores'] < TOLERANCE, (frames, case)
+
+
+def test_folding_is_exercised(ffn_files):
+    """Adapters of 0.2 change the conv weights; branches differ."""
+    _, _, model = ffn_files
+    folded = {T: fold_branch_state_dict(model, T) for T in (4, 8, 16)}
+    key = 'backbone.layer1.0.conv1.conv.net.weight'
+    shared = model.state_dict()[key]
+    assert not torch.allclose(folded[8][key], shared, atol=1e-3)
+    assert not torch.allclose(folded[4][key], folded[8][key], atol=1e-3)
+    bn = 'backbone.layer1.0.conv1.bn.running_mean'
+    assert torch.equal(
+        folded[4][bn],
+        model.state_dict()['backbone.layer1.0.conv1.bn.branches.4.'
+                           'running_mean'])
+    assert not any('branches' in k or 'alteration' in k for k in folded[4])
+    # An untrained count takes the nearest branch, ties to the higher one.
+    assert torch.equal(fold_branch_state_dict(model, 6)[bn], folded[8][bn])
+    assert torch.equal(fold_branch_state_dict(model, 12)[bn], folded[16][bn])
+
+
+def test_deployed_config_is_stock_and_at_t(ffn_files, tmp_path):
+    config, checkpoint, _ = ffn_files
+    result = deploy(config, checkpoint, 6, str(tmp_path), verify=False)
+    assert osp.basename(result.config) == 'tiny_ffn_6f.py'
+    cfg = Config.fromfile(result.config)
+    assert 'custom_imports' not in cfg
+    assert 'train_dataloader' not in cfg and 'optim_wrapper' not in cfg
+    assert cfg.model.type == 'Recognizer2D'
+    backbone = cfg.model.backbone
+    assert backbone.type == 'ResNetTSM' and backbone.num_segments == 6
+    assert backbone.pretrained is None and backbone.pretrained2d is False
+    assert not set(backbone) & {'num_segments_list', 'branch_policy',
+                                'weight_alteration', 'alteration_init_std'}
+    assert cfg.model.cls_head.num_segments == 6
+    assert 'distill_loss' not in cfg.model
+    source = Config.fromfile(config)
+    assert cfg.model.data_preprocessor == source.model.data_preprocessor
+    for loader in (cfg.test_dataloader, cfg.val_dataloader):
+        assert '_delete_' not in loader
+        samplers = [step for step in loader.dataset.pipeline
+                    if step.type == 'SampleFrames']
+        assert len(samplers) == 1 and samplers[0].num_clips == 6
+    code = [line for line in open(result.config)
+            if not line.startswith('#')]  # the header names its origin
+    assert not [line for line in code if 'mmffn' in line or 'FFN' in line]
+
+    meta = torch.load(result.checkpoint, weights_only=True)['meta']
+    assert meta['epoch'] == 3 and meta['dataset_meta'] == dict(
+        classes=['a', 'b'])
+    assert 'not_plain' not in meta
+    assert meta['ffn_deploy'] == dict(frames=6, branch=8,
+                                      num_segments_list=[4, 8, 16],
+                                      source_checkpoint='tiny_ffn.pth')
+
+
+def test_command_line(ffn_files, tmp_path, capsys):
+    config, checkpoint, _ = ffn_files
+    spec = importlib.util.spec_from_file_location(
+        'deploy_tool', osp.join(REPO, 'tools', 'deploy.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([config, checkpoint, '--frames', '8', '--out-dir',
+                      str(tmp_path)]) == 0
+    assert 'branch 8' in capsys.readouterr().out
+    assert osp.isfile(tmp_path / 'tiny_ffn_8f.pth')
+    with pytest.raises(SystemExit):
+        tool.main([config, checkpoint, '--frames', '0', '--out-dir',
+                   str(tmp_path)])
+    assert '--frames must be a positive int, got 0' in capsys.readouterr().err
+
+
+def test_bad_arguments(ffn_files, tmp_path):
+    config, checkpoint, model = ffn_files
+    for bad in (0, -4, 2.5, True, '8'):
+        with pytest.raises(ValueError, match='frames must be a positive int'):
+            check_frames(bad)
+    with pytest.raises(ValueError, match='Expected an FFN model config'):
+        deployed_model_config(
+            dict(type='Recognizer2D', backbone=dict(type='ResNetTSM')), 8)
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        deploy(config, str(tmp_path / 'missing.pth'), 8, str(tmp_path))
+    model.backbone.branch_policy = 'strict'
+    try:
+        with pytest.raises(ValueError, match='6 frames were not trained'):
+            fold_branch_state_dict(model, 6)
+    finally:
+        model.backbone.branch_policy = 'nearest'
+    with pytest.raises(ValueError, match='frames must be a positive int'):
+        deployed_config(Config.fromfile(config), 0)

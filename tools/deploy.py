@@ -1,0 +1,49 @@
+"""Deploy one frame count of an FFN checkpoint as a stock MMAction2 TSM.
+
+    python tools/deploy.py CONFIG CHECKPOINT --frames 8 --out-dir deployed/
+
+writes ``deployed/<config name>_8f.py`` (Recognizer2D + ResNetTSM + TSMHead
+at 8 frames) and ``deployed/<config name>_8f.pth``, which MMAction2's own
+``tools/test.py`` runs without mmffn. The logic is in :mod:`mmffn.deploy`.
+"""
+import argparse
+import sys
+
+from mmffn.deploy import deploy
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Fold one frame count of an FFN model into a stock '
+        'MMAction2 TSM config and checkpoint.')
+    parser.add_argument('config', help='FFN config file')
+    parser.add_argument('checkpoint', help='FFN checkpoint file')
+    parser.add_argument(
+        '--frames', type=int, required=True,
+        help='frames per clip of the deployed model (trained or not: an '
+        'untrained count uses the branch chosen by branch_policy)')
+    parser.add_argument('--out-dir', required=True,
+                        help='folder for the config and checkpoint')
+    parser.add_argument('--no-verify', action='store_true',
+                        help='skip comparing both models on a random clip')
+    args = parser.parse_args(argv)
+    if args.frames <= 0:
+        parser.error(f'--frames must be a positive int, got {args.frames}')
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    result = deploy(args.config, args.checkpoint, args.frames, args.out_dir,
+                    verify=not args.no_verify)
+    check = ('' if result.max_abs_diff is None else
+             f' (max |FFN - deployed| on a random clip: '
+             f'{result.max_abs_diff:.2g})')
+    print(f'Deployed {args.frames} frames from FFN branch {result.branch}'
+          f'{check}:\n  config:     {result.config}\n'
+          f'  checkpoint: {result.checkpoint}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

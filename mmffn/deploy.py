@@ -22,7 +22,6 @@ load with plain MMAction2 (no ``custom_imports`` of mmffn)::
 ``tools/deploy.py`` is the command-line front end.
 """
 import copy
-import operator
 import os
 import os.path as osp
 from collections import OrderedDict
@@ -37,7 +36,8 @@ from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
 from mmaction.registry import MODELS
 from .datasets.pipeline_conversion import (fixed_frames_loader,
                                            fixed_frames_pipeline)
-from .models.layers import RateSpecificBatchNorm, WeightAlteredConv2d
+from .models.layers import (RateSpecificBatchNorm, WeightAlteredConv2d,
+                            check_frame_count)
 
 # Arguments ResNetTSM_FFN / RecognizerFFN add to ResNetTSM / Recognizer2D.
 FFN_BACKBONE_KEYS = ('num_segments_list', 'branch_policy', 'weight_alteration',
@@ -73,15 +73,7 @@ class DeployResult(NamedTuple):
 
 def check_frames(frames) -> int:
     """``frames`` as a positive int, or a ValueError naming it."""
-    try:
-        if isinstance(frames, bool):
-            raise TypeError
-        value = operator.index(frames)
-    except TypeError:
-        raise ValueError(f'frames must be a positive int, got {frames!r}')
-    if value <= 0:
-        raise ValueError(f'frames must be a positive int, got {frames!r}')
-    return value
+    return check_frame_count(frames, 'frames')
 
 
 # --- config ----------------------------------------------------------------

@@ -14,7 +14,6 @@ It selects the branch (rate-specific BN copy and adapter) and gives every
 temporal module (temporal shift, temporal pool, non-local) the real count, so
 no clip ever exchanges features with its neighbour in the batch.
 """
-import operator
 import re
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -31,7 +30,8 @@ from mmaction.models.backbones.resnet_tsm import (NL3DWrapper, ResNetTSM,
                                                   TemporalShift)
 from mmaction.registry import MODELS
 from ..layers import (RateSpecificBatchNorm, WeightAlteredConv2d,
-                      check_frame_counts, convert_to_rate_specific_bn)
+                      check_frame_count, check_frame_counts,
+                      convert_to_rate_specific_bn)
 
 BRANCH_POLICIES = ('nearest', 'strict')
 
@@ -42,19 +42,6 @@ def _is_temporal_pool(module: nn.Module) -> bool:
     return (type(module).__name__ == 'TemporalPool'
             and hasattr(module, 'max_pool3d')
             and hasattr(module, 'num_segments'))
-
-
-def _as_frame_count(value, name: str = 'frame count') -> int:
-    """``value`` as a positive int, or a ValueError naming it."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        count = operator.index(value)
-    except TypeError:
-        raise ValueError(f'{name} must be a positive int, got {value!r}')
-    if count <= 0:
-        raise ValueError(f'{name} must be a positive int, got {value!r}')
-    return count
 
 
 @MODELS.register_module()
@@ -109,7 +96,7 @@ class ResNetTSM_FFN(ResNetTSM):
             raise NotImplementedError(
                 'ResNetTSM_FFN does not support with_cp=True: the recomputed '
                 'forward would run with a different frame count')
-        default = counts[-1] if num_segments is None else _as_frame_count(
+        default = counts[-1] if num_segments is None else check_frame_count(
             num_segments, 'num_segments')
         if kwargs.get('temporal_pool', False):
             odd = [c for c in counts + (default, ) if c % 2]
@@ -167,7 +154,7 @@ class ResNetTSM_FFN(ResNetTSM):
         Returns:
             int: A member of ``num_segments_list``.
         """
-        count = _as_frame_count(num_frames)
+        count = check_frame_count(num_frames)
         if count in self.num_segments_list:
             return count
         if self.branch_policy == 'strict':
@@ -257,7 +244,7 @@ class ResNetTSM_FFN(ResNetTSM):
         Yields:
             int: The branch (trained frame count) in use.
         """
-        num_frames = _as_frame_count(num_frames)
+        num_frames = check_frame_count(num_frames)
         previous = self._set_frame_count(num_frames)
         try:
             yield self.branch_for(num_frames)

@@ -5,6 +5,7 @@ FFN's main fix for Temporal Frequency Deviation: a network that sees clips of
 parameters) for each count, while every convolution stays shared.
 """
 import copy
+import operator
 from typing import Iterable, Optional, Tuple
 
 import torch
@@ -50,6 +51,19 @@ def check_frame_counts(frame_counts: Iterable[int],
             f'{name} must be sorted ascending, got '
             f'{frame_counts!r} (expected {tuple(sorted(counts))})')
     return counts
+
+
+def check_frame_count(value, name: str = 'frame count') -> int:
+    """``value`` as a positive int, or a ValueError naming it."""
+    try:
+        if isinstance(value, bool):  # an int subclass, never a count
+            raise TypeError
+        count = operator.index(value)
+    except TypeError:
+        raise ValueError(f'{name} must be a positive int, got {value!r}')
+    if count <= 0:
+        raise ValueError(f'{name} must be a positive int, got {value!r}')
+    return count
 
 
 @MODELS.register_module()

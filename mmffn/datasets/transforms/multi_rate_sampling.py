@@ -19,7 +19,26 @@ class MultiRateSampleFrames(SampleFrames):
     way), and concatenates them in increasing count order: 28 indices. The
     8- and 4-frame clips are not subsets of the 16-frame one, as in FFN.
     Decoding, cropping, flipping and formatting then run once on all
-    frames, so every count sees the same crop and flip.
+    frames, so every count sees the same crop and flip, and
+    ``FormatShape('NCHW')`` gives ``(28, 3, H, W)``.
+
+    ``frame_counts`` reaches the model only if ``PackActionInputs`` keeps it
+    in the data sample's metainfo; its default ``meta_keys`` do not. A
+    training pipeline::
+
+        dict(type='DecordInit'),
+        dict(type='MultiRateSampleFrames', num_clips_list=(4, 8, 16)),
+        dict(type='UniqueDecordDecode'),  # or DecordDecode: same frames
+        dict(type='Resize', scale=(-1, 256)),
+        dict(type='RandomResizedCrop'),
+        dict(type='Resize', scale=(224, 224), keep_ratio=False),
+        dict(type='Flip', flip_ratio=0.5),
+        dict(type='FormatShape', input_format='NCHW'),
+        dict(type='PackActionInputs',
+             meta_keys=('img_shape', 'frame_counts')),
+
+    ``mmffn.datasets.pipeline_conversion.multi_rate_pipeline`` makes this
+    from a stock TSM pipeline.
 
     Required Keys:
 

@@ -25,6 +25,11 @@ def tiny_cfg_options(root, max_epochs=2, batch_size=4, **extra):
         'param_scheduler.0.end': max_epochs,
         'default_hooks.logger.interval': 1,
         'default_hooks.checkpoint.max_keep_ckpts': 5,
+        # Tests pin their optimizer: the demo's own choice may change.
+        'optim_wrapper.optimizer.type': 'SGD',
+        'optim_wrapper.optimizer.lr': 0.005,
+        'optim_wrapper.optimizer.momentum': 0.9,
+        'optim_wrapper.optimizer.weight_decay': 1e-4,
     }
     for split in ('train', 'val', 'test'):
         ann = 'train.txt' if split == 'train' else 'val.txt'

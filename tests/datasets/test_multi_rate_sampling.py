@@ -54,18 +54,32 @@ def test_counts_are_sampled_independently():
     assert len({tuple(d[0]) for d in draws}) > 10
 
 
-def test_equals_sample_frames_per_count_under_the_same_seed():
-    for total in (64, 40, 10, 3):  # including videos shorter than 16 frames
+@pytest.mark.parametrize('options', [
+    dict(),
+    dict(test_mode=True),
+    dict(keep_tail_frames=True),
+    dict(out_of_bound_opt='repeat_last'),
+])
+def test_equals_sample_frames_per_count_under_the_same_seed(options):
+    # Including videos shorter than 16 (10, 3) and than 4 frames (3).
+    for total in (64, 40, 10, 3):
         np.random.seed(123)
-        ours = split(sample(total)['frame_inds'])
+        ours = sample(total, **options)
         np.random.seed(123)
         stock = []
         for count in COUNTS:
-            t = SampleFrames(clip_len=1, num_clips=count)
+            t = SampleFrames(clip_len=1, num_clips=count, **options)
             stock.append(t(dict(total_frames=total,
                                 start_index=0))['frame_inds'])
-        for a, b in zip(ours, stock):
+        for a, b in zip(split(ours['frame_inds']), stock):
             np.testing.assert_array_equal(a, b)
+        assert ours['num_clips'] == sum(COUNTS)
+
+
+def test_start_index_is_added_like_sample_frames():
+    t = TRANSFORMS.build(dict(type='MultiRateSampleFrames', test_mode=True))
+    out = t(dict(total_frames=64, start_index=1))['frame_inds']
+    np.testing.assert_array_equal(split(out)[0], [9, 25, 41, 57])
 
 
 def test_test_mode_is_deterministic_segment_centres():

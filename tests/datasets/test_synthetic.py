@@ -7,7 +7,8 @@ import decord
 import numpy as np
 import pytest
 
-from mmffn.datasets.synthetic import (CLASSES, generate_temporal_video_dataset,
+from mmffn.datasets.synthetic import (CLASSES, DEMO_CLASSES, _background,
+                                      generate_temporal_video_dataset,
                                       render_video)
 
 
@@ -23,7 +24,8 @@ def digest(root):
 
 
 def test_deterministic_balanced_and_decodable(tmp_path):
-    args = dict(num_train=16, num_val=8, num_frames=20, size=32, seed=3)
+    args = dict(num_train=16, num_val=8, num_frames=20, size=32, seed=3,
+                classes=CLASSES)
     a = generate_temporal_video_dataset(str(tmp_path / 'a'), **args)
     generate_temporal_video_dataset(str(tmp_path / 'b'), **args)
     assert digest(tmp_path / 'a') == digest(tmp_path / 'b')
@@ -35,6 +37,15 @@ def test_deterministic_balanced_and_decodable(tmp_path):
         str(tmp_path / 'a' / lines[0].split()[0]))
     assert len(reader) == 20
     assert reader[0].shape == (32, 32, 3)
+    assert open(tmp_path / 'a' / 'classes.txt').read().split() == list(
+        CLASSES)
+
+
+def test_default_classes_are_the_demo_fades(tmp_path):
+    manifest = generate_temporal_video_dataset(
+        str(tmp_path), num_train=4, num_val=4, num_frames=8)
+    assert manifest['classes'] == list(DEMO_CLASSES)
+    assert all(c.startswith('fade') for c in DEMO_CLASSES)
 
 
 def test_idempotent_and_regenerates_on_new_parameters(tmp_path):
@@ -52,8 +63,8 @@ def test_idempotent_and_regenerates_on_new_parameters(tmp_path):
 
 
 def test_single_frames_do_not_reveal_the_class():
-    """Per class, the mean colour of a frame and of the frame-to-frame
-    change are alike; only the order of frames differs."""
+    """Per class, the mean colour of a random frame is alike; only the
+    change between frames differs."""
     rng = np.random.default_rng(0)
     means = {c: [] for c in range(len(CLASSES))}
     for c in means:
@@ -65,14 +76,44 @@ def test_single_frames_do_not_reveal_the_class():
     assert spread < 0.35 * overall
 
 
-def test_grow_changes_more_with_time():
-    """In 'grow' the object covers more of the background as time goes on:
-    the change from the first frame increases."""
-    frames = render_video(CLASSES.index('grow'), np.random.default_rng(1),
-                          12, 32)
-    sizes = [(np.abs(f.astype(int) - frames[0].astype(int)).sum())
-             for f in frames]
-    assert sizes[-1] > sizes[1]  # the object grows away from frame 0
+def test_slow_sampled_4x_sparser_changes_like_fast():
+    """The rate of change is the class: with the same object, a slow fade
+    sampled every 12 frames changes as much per step as a fast fade sampled
+    every 3, the deviation a 16-frame model meets at 4 frames."""
+    def render(label):
+        return render_video(CLASSES.index(label), np.random.default_rng(5),
+                            49, 32, speed_ratio=4.0).astype(np.float64)
+
+    slow, fast = render('fade_in_slow'), render('fade_in_fast')
+    obj = np.abs(fast[-1] - fast[0]).sum(-1) > 30
+    slow_sparse = np.abs(slow[12] - slow[0])[obj].mean()
+    fast_dense = np.abs(fast[3] - fast[0])[obj].mean()
+    slow_dense = np.abs(slow[3] - slow[0])[obj].mean()
+    assert slow_sparse == pytest.approx(fast_dense, rel=0.15)
+    assert fast_dense == pytest.approx(4 * slow_dense, rel=0.25)
+
+
+def test_approach_grows_and_recede_shrinks():
+    for label, sign in (('approach_fast', 1), ('recede_slow', -1)):
+        frames = render_video(CLASSES.index(label),
+                              np.random.default_rng(3), 12, 32)
+        # The background is the first thing drawn from the generator.
+        background = _background(np.random.default_rng(3), 32).astype(int)
+        areas = np.array([(np.abs(f - background).sum(-1) > 30).sum()
+                          for f in frames])
+        assert np.all(sign * np.diff(areas) >= 0), areas
+        assert sign * (areas[-1] - areas[0]) > 0.2 * areas.max(), areas
+
+
+def test_fade_in_brightens_and_fade_out_darkens():
+    rng = np.random.default_rng(2)
+    for label, sign in (('fade_in_fast', 1), ('fade_out_fast', -1)):
+        frames = render_video(CLASSES.index(label), rng, 12, 32)
+        # The object pixels are those that change; their brightness moves
+        # in one direction frame after frame.
+        moving = np.abs(frames[-1].astype(int) - frames[0]).sum(-1) > 30
+        levels = [f[moving].mean() for f in frames]
+        assert np.all(sign * np.diff(levels) > 0)
 
 
 def test_bad_arguments(tmp_path):
@@ -80,3 +121,7 @@ def test_bad_arguments(tmp_path):
         generate_temporal_video_dataset(str(tmp_path), classes=('jump', ))
     with pytest.raises(ValueError, match='num_frames'):
         generate_temporal_video_dataset(str(tmp_path), num_frames=0)
+    with pytest.raises(ValueError, match='speed_ratio must be > 1'):
+        generate_temporal_video_dataset(str(tmp_path), speed_ratio=1)
+    with pytest.raises(ValueError, match='fast_span'):
+        generate_temporal_video_dataset(str(tmp_path), fast_span=1.5)

@@ -6,7 +6,7 @@ from e2e_helpers import TINY_CLASSES
 
 @pytest.fixture(scope='session')
 def tiny_video_root(tmp_path_factory):
-    """16 train / 8 val generated videos of 4 classes, 20 frames, 32 px."""
+    """16 train / 8 val generated videos of TINY_CLASSES, 20 frames, 32 px."""
     from mmffn.datasets.synthetic import generate_temporal_video_dataset
     root = str(tmp_path_factory.mktemp('tiny_videos'))
     generate_temporal_video_dataset(

@@ -11,8 +11,9 @@ import sys
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FFN_DEMO = osp.join(REPO, 'configs', 'demo', 'ffn_tsm_r18_demo.py')
 TSM_DEMO = osp.join(REPO, 'configs', 'demo', 'tsm_r18_16f_demo.py')
-TINY_CLASSES = ('fade_in_slow', 'fade_in_fast', 'fade_out_slow',
-                'fade_out_fast')
+# The two fast fades: the biggest change per frame, so a few iterations on
+# 16 videos already lower the loss (the slow/fast pairs need hundreds).
+TINY_CLASSES = ('fade_in_fast', 'fade_out_fast')
 
 
 def tiny_cfg_options(root, max_epochs=2, batch_size=4, **extra):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from e2e_helpers import FFN_DEMO, TSM_DEMO, tiny_cfg_options
+from e2e_helpers import FFN_DEMO, TINY_CLASSES, TSM_DEMO, tiny_cfg_options
 from mmffn.evaluation import (evaluate_at_frames, plot_frame_sweep,
                               write_frame_sweep_tables)
 from mmffn.evaluation.frame_sweep import _set_test_frames
@@ -46,7 +46,7 @@ def test_evaluate_at_frames_runs_the_test_loop(tiny_video_root, tmp_path):
     from mmengine.registry import init_default_scope
     init_default_scope('mmaction')
     cfg = Config.fromfile(FFN_DEMO)
-    cfg.model.cls_head.num_classes = 4
+    cfg.model.cls_head.num_classes = len(TINY_CLASSES)
     model = MODELS.build(cfg.model)
     ckpt = str(tmp_path / 'random.pth')
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)

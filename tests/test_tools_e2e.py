@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from e2e_helpers import FFN_DEMO, REPO, run_tool, tiny_cfg_options
+from e2e_helpers import (FFN_DEMO, REPO, TINY_CLASSES, run_tool,
+                         tiny_cfg_options)
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +30,7 @@ def train(config, work_dir, root, *extra, max_epochs=3, **options):
 def ffn_run(tiny_video_root, tmp_path_factory):
     work_dir = str(tmp_path_factory.mktemp('ffn_run'))
     proc = train(FFN_DEMO, work_dir, tiny_video_root, max_epochs=3,
-                 **{'optim_wrapper.optimizer.lr': 0.005})
+                 **{'optim_wrapper.optimizer.lr': 0.02})
     return work_dir, proc.stdout + proc.stderr
 
 
@@ -75,7 +76,7 @@ def test_dump_writes_predictions(ffn_run, tiny_video_root):
     from mmengine.fileio import load
     preds = load(dump)
     assert len(preds) == 8
-    assert preds[0]['pred_score'].shape == (4, )
+    assert preds[0]['pred_score'].shape == (len(TINY_CLASSES), )
 
 
 def test_resume_continues_from_the_last_checkpoint(ffn_run, tiny_video_root,
@@ -114,11 +115,12 @@ def test_inference_api_with_ffn_config(ffn_run, tiny_video_root):
     from mmengine.config import Config
     work_dir, _ = ffn_run
     cfg = Config.fromfile(FFN_DEMO)
-    cfg.merge_from_dict(dict(model=dict(cls_head=dict(num_classes=4))))
+    cfg.merge_from_dict(
+        dict(model=dict(cls_head=dict(num_classes=len(TINY_CLASSES)))))
     model = init_recognizer(cfg, osp.join(work_dir, 'epoch_3.pth'), 'cpu')
     video = sorted(glob.glob(osp.join(tiny_video_root, 'videos', 'val_*')))[0]
     result = inference_recognizer(model, video)
-    assert result.pred_score.shape == (4, )
+    assert result.pred_score.shape == (len(TINY_CLASSES), )
     assert float(result.pred_score.sum()) == pytest.approx(1.0, abs=1e-4)
 
 

@@ -1,9 +1,11 @@
 """The README's main command, in its quick mode."""
 import csv
+import json
 import os.path as osp
 import sys
 
 import pytest
+from mmengine.config import Config
 
 from e2e_helpers import run_tool
 
@@ -14,7 +16,7 @@ def test_quick_demo_produces_table_and_plot(tmp_path):
     work = tmp_path / 'work'
     proc = run_tool([sys.executable, 'tools/demo.py', '--quick',
                      '--work-dir', str(work), '--data-root',
-                     str(tmp_path / 'data')], timeout=900)
+                     str(tmp_path / 'data'), '--seed', '1'], timeout=900)
     out = proc.stdout
     for step in ('1/4', '2/4', '3/4', '4/4'):
         assert f'[demo] {step}' in out
@@ -27,3 +29,9 @@ def test_quick_demo_produces_table_and_plot(tmp_path):
             assert 0.0 <= float(cell) <= 100.0
     assert osp.getsize(sweep / 'frame_sweep.png') > 5000
     assert '| 16 |' in out  # the table is printed
+    # --seed reaches the data set and both training runs.
+    manifest = json.load(open(tmp_path / 'data' / 'manifest.json'))
+    assert manifest['params']['seed'] == 1
+    for name in ('tsm_r18_16f_demo', 'ffn_tsm_r18_demo'):
+        dumped = Config.fromfile(str(work / name / f'{name}.py'))
+        assert dumped.randomness.seed == 1

@@ -65,6 +65,8 @@ def main():
                         help='default: work_dirs/demo (or demo_quick)')
     parser.add_argument('--data-root', default=None,
                         help='default: data/ffn_demo (or ffn_demo_quick)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the generated videos and of training')
     args = parser.parse_args()
     setting = QUICK if args.quick else FULL
     suffix = '_quick' if args.quick else ''
@@ -76,7 +78,8 @@ def main():
 
     from mmffn.datasets.synthetic import generate_temporal_video_dataset
     log(f'1/4 generating the temporal video set in {root} (kept if present)')
-    manifest = generate_temporal_video_dataset(root, **setting['data'])
+    manifest = generate_temporal_video_dataset(root, seed=args.seed,
+                                               **setting['data'])
     options = data_options(root, len(manifest['classes']), setting['epochs'])
 
     pairs, labels, trained = [], [], []
@@ -85,7 +88,7 @@ def main():
         config = osp.join(DEMO, name + '.py')
         log(f'{step}/4 training {label} with tools/train.py -> {model_dir}')
         run(['tools/train.py', config, '--work-dir', model_dir,
-             '--cfg-options'] + options)
+             '--cfg-options', f'randomness.seed={args.seed}'] + options)
         pairs += [config, last_checkpoint(model_dir)]
         labels.append(label)
         trained.append(counts)

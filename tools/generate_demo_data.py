@@ -14,7 +14,7 @@ def main():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--classes', nargs='+', choices=CLASSES,
                         help='default: the four fades of the demo')
-    parser.add_argument('--speed-ratio', type=float, default=4.0,
+    parser.add_argument('--speed-ratio', type=float, default=3.0,
                         help='how many times faster the fast classes change')
     args = parser.parse_args()
     manifest = generate_temporal_video_dataset(

@@ -62,6 +62,27 @@ def test_idempotent_and_regenerates_on_new_parameters(tmp_path):
     assert len(decord.VideoReader(video)) == 14
 
 
+def test_regenerates_when_the_renderer_changes(tmp_path, monkeypatch):
+    """Data written by an older generator is not silently reused."""
+    from mmffn.datasets import synthetic
+    root = str(tmp_path / 'd')
+    args = dict(num_train=4, num_val=4, num_frames=6)
+    first = generate_temporal_video_dataset(root, **args)
+    assert first['params']['generator_version'] == \
+        synthetic._GENERATOR_VERSION
+    video = osp.join(root, 'videos', 'train_00000.mp4')
+    with open(video, 'wb') as f:  # stands for an old renderer's output
+        f.write(b'old')
+    generate_temporal_video_dataset(root, **args)
+    assert open(video, 'rb').read() == b'old'  # same version: reused
+    monkeypatch.setattr(synthetic, '_GENERATOR_VERSION',
+                        synthetic._GENERATOR_VERSION + 1)
+    second = generate_temporal_video_dataset(root, **args)
+    assert len(decord.VideoReader(video)) == 6
+    assert second['params']['generator_version'] == \
+        synthetic._GENERATOR_VERSION
+
+
 def test_single_frames_do_not_reveal_the_class():
     """Per class, the mean colour of a random frame is alike; only the
     change between frames differs."""
@@ -76,21 +97,39 @@ def test_single_frames_do_not_reveal_the_class():
     assert spread < 0.35 * overall
 
 
-def test_slow_sampled_4x_sparser_changes_like_fast():
+def test_slow_sampled_4x_sparser_changes_at_least_like_fast():
     """The rate of change is the class: with the same object, a slow fade
-    sampled every 12 frames changes as much per step as a fast fade sampled
-    every 3, the deviation a 16-frame model meets at 4 frames."""
-    def render(label):
+    sampled every 12 frames changes 4/3 as much per step as a fast fade
+    sampled every 3 (default speed ratio 3), so a 16-frame model meets
+    slow videos at 4 frames that look faster than its fast ones."""
+    def render(label, **kwargs):
         return render_video(CLASSES.index(label), np.random.default_rng(5),
-                            49, 32, speed_ratio=4.0).astype(np.float64)
+                            49, 32, **kwargs).astype(np.float64)
 
     slow, fast = render('fade_in_slow'), render('fade_in_fast')
     obj = np.abs(fast[-1] - fast[0]).sum(-1) > 30
     slow_sparse = np.abs(slow[12] - slow[0])[obj].mean()
     fast_dense = np.abs(fast[3] - fast[0])[obj].mean()
     slow_dense = np.abs(slow[3] - slow[0])[obj].mean()
-    assert slow_sparse == pytest.approx(fast_dense, rel=0.15)
-    assert fast_dense == pytest.approx(4 * slow_dense, rel=0.25)
+    assert slow_sparse == pytest.approx(4 / 3 * fast_dense, rel=0.15)
+    assert fast_dense == pytest.approx(3 * slow_dense, rel=0.25)
+    # The ratio is a parameter.
+    slow4 = render('fade_in_slow', speed_ratio=4.0)
+    assert np.abs(slow4[12] - slow4[0])[obj].mean() == pytest.approx(
+        fast_dense, rel=0.15)
+
+
+def test_slow_fades_move_pixels_by_grey_levels_per_step():
+    """Saturated colours keep a slow fade's change per 16-frame step (3 of
+    48 video frames) at a few grey levels on average over the object."""
+    rng = np.random.default_rng(7)
+    steps = []
+    for _ in range(20):
+        frames = render_video(CLASSES.index('fade_out_slow'), rng, 48,
+                              32).astype(np.float64)
+        obj = np.abs(frames[-1] - frames[0]).sum(-1) > 0
+        steps.append(np.abs(frames[3] - frames[0])[obj].mean())
+    assert np.mean(steps) > 1.8, steps
 
 
 def test_approach_grows_and_recede_shrinks():

@@ -15,9 +15,9 @@ video changes 4 times as much per step, and a slow video (3 times slower
 than a fast one by default) looks faster than a fast one did at 16 frames.
 A TSM trained at 16 frames learned its features, BatchNorm statistics and
 decision boundary at the 16-frame spacing and calls the slow videos fast at
-4 frames. FFN gives each frame count its own
-BatchNorm statistics and adapters, which absorb the change of scale, while
-the convolutions stay shared.
+4 frames. FFN gives each frame count its own BatchNorm statistics and
+adapters, which absorb the change of scale, while the convolutions stay
+shared.
 
 The files are real videos (``mp4v``), decoded by MMAction2's normal
 ``DecordInit``/``DecordDecode`` pipeline, with ``VideoDataset`` annotation

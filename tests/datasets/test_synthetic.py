@@ -1,5 +1,6 @@
 """The generated temporal video set."""
 import hashlib
+import json
 import os
 import os.path as osp
 
@@ -164,3 +165,24 @@ def test_bad_arguments(tmp_path):
         generate_temporal_video_dataset(str(tmp_path), speed_ratio=1)
     with pytest.raises(ValueError, match='fast_span'):
         generate_temporal_video_dataset(str(tmp_path), fast_span=1.5)
+
+
+def test_command_writes_with_the_generator_defaults(tmp_path):
+    """tools/generate_demo_data.py passes what it is given and takes every
+    other value from generate_temporal_video_dataset itself."""
+    import inspect
+    import sys
+
+    from e2e_helpers import run_tool
+    out = tmp_path / 'cmd'
+    proc = run_tool([sys.executable, 'tools/generate_demo_data.py', '--out',
+                     str(out), '--num-train', '4', '--num-val', '2',
+                     '--num-frames', '6', '--speed-ratio', '2.5'])
+    assert '4 classes, 4 train / 2 val videos' in proc.stdout
+    params = json.load(open(out / 'manifest.json'))['params']
+    defaults = inspect.signature(generate_temporal_video_dataset).parameters
+    assert params['speed_ratio'] == 2.5
+    assert params['num_frames'] == 6
+    for name in ('size', 'seed', 'fast_span'):
+        assert params[name] == defaults[name].default
+    assert params['classes'] == list(DEMO_CLASSES)

@@ -21,7 +21,6 @@ import types
 import warnings
 
 _APPLIED = False
-_EXIT_HANDLER_REGISTERED = False
 
 
 def stub_missing_drn_localizer() -> bool:
@@ -190,11 +189,9 @@ def destroy_process_group_at_exit() -> None:
     was abandoned). An ``atexit`` handler destroys the group while Python is
     still fully alive; it does nothing when no group was initialised.
     """
-    global _EXIT_HANDLER_REGISTERED
-    if _EXIT_HANDLER_REGISTERED:
-        return
+    # unregister first: calling this again keeps one registration.
+    atexit.unregister(_destroy_default_process_group)
     atexit.register(_destroy_default_process_group)
-    _EXIT_HANDLER_REGISTERED = True
 
 
 def _destroy_default_process_group() -> None:

@@ -13,7 +13,6 @@ Fixes that are dependency pins rather than code live in ``setup.py``:
 declared by mmaction2) and ``setuptools<81`` (MMEngine's ``mmaction::`` config
 inheritance calls ``pkg_resources``, which setuptools 81 removed).
 """
-import atexit
 import importlib.util
 import os
 import sys
@@ -174,30 +173,6 @@ def allow_cpu_distributed() -> None:
             **kwargs)
 
     mm_ddp.MMDistributedDataParallel.__init__ = ddp_init
-
-
-def destroy_process_group_at_exit() -> None:
-    """Destroy the default process group before the interpreter shuts down.
-
-    Upstream: MMAction2's ``tools/train.py``/``test.py`` (and MMEngine's
-    runner) never call ``torch.distributed.destroy_process_group()``. With
-    torch 2.13 and gloo, a process that exits with the group alive can abort
-    in C++ ("terminate called without an active exception", SIGABRT) while
-    gloo's worker threads are torn down during interpreter finalisation, so a
-    finished ``dist_train.sh`` run is reported as failed now and then
-    (pytorch/pytorch#190489; the atexit fix proposed in pytorch/pytorch#179291
-    was abandoned). An ``atexit`` handler destroys the group while Python is
-    still fully alive; it does nothing when no group was initialised.
-    """
-    # unregister first: calling this again keeps one registration.
-    atexit.unregister(_destroy_default_process_group)
-    atexit.register(_destroy_default_process_group)
-
-
-def _destroy_default_process_group() -> None:
-    import torch.distributed as torch_dist
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.destroy_process_group()
 
 
 # --- checkpoints and videos: survive kills, name the file in errors ---------
@@ -394,7 +369,6 @@ def apply_compat() -> None:
     stub_missing_drn_localizer()
     allow_mmengine_checkpoints_under_weights_only()
     allow_cpu_distributed()
-    destroy_process_group_at_exit()
     save_checkpoints_atomically()
     name_the_file_in_checkpoint_errors()
     name_the_file_in_video_errors()

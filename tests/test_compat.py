@@ -197,28 +197,3 @@ def test_apply_compat_is_idempotent():
     compat.allow_cpu_distributed()
     assert dist_utils._init_dist_pytorch is before
 
-
-EXIT_PROBE = '''
-import atexit, sys
-import torch.distributed as dist
-# Registered before mmffn's handler, so it runs after it (atexit is LIFO).
-atexit.register(lambda: print('initialised at exit:', dist.is_initialized()))
-if sys.argv[1] == 'with-mmffn':
-    import mmffn  # noqa: F401
-dist.init_process_group('gloo', init_method='file://' + sys.argv[2],
-                        rank=0, world_size=1)
-assert dist.is_initialized()
-'''
-
-
-@pytest.mark.parametrize('mode, alive', [('with-mmffn', False),
-                                         ('without', True)])
-def test_process_group_is_destroyed_before_exit(tmp_path, mode, alive):
-    """gloo can abort at interpreter teardown with a live process group
-    (pytorch/pytorch#190489); mmffn destroys it first. Without mmffn the
-    group is still alive at exit, so the probe can tell the difference."""
-    proc = subprocess.run(
-        [sys.executable, '-c', EXIT_PROBE, mode, str(tmp_path / 'store')],
-        capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f'initialised at exit: {alive}' in proc.stdout

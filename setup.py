@@ -16,11 +16,9 @@ def read_version():
 # range so that users keep their own CUDA build; the README/Makefile install
 # the CPU build first where there is no GPU.
 INSTALL_REQUIRES = [
-    'torch>=2.0',
+    'torch>=2.6',
     'mmengine==0.10.7',
-    # mmcv-lite has no compiled ops and is enough for TSM; users with the full
-    # mmcv 2.1 keep it (it provides the same `mmcv` package).
-    'mmcv-lite==2.1.0',
+    # No mmcv here: see EXTRAS_REQUIRE.
     'mmaction2==1.2.0',
     # Needed by mmaction2 but not declared by it:
     # mmaction/utils/dependency.py imports importlib_metadata.
@@ -34,6 +32,16 @@ INSTALL_REQUIRES = [
     'matplotlib',
 ]
 
+# mmcv-lite and the full mmcv both provide the `mmcv` package; requiring either
+# would install it beside the other (shared files, a broken uninstall). So mmcv
+# is an extra, chosen per machine (docs/install.md); `import mmffn` says so if
+# none is installed. `full` is the range mmaction2 1.2.0 accepts.
+EXTRAS_REQUIRE = {
+    'lite': ['mmcv-lite==2.1.0'],  # CPU machines: no compiled ops
+    'full': ['mmcv>=2.0.0rc4,<2.2.0'],  # better: `mim install mmcv==2.1.0`
+    'tests': ['pytest>=7'],
+}
+
 setup(
     name='mmffn',
     version=read_version(),
@@ -45,6 +53,6 @@ setup(
     python_requires='>=3.8',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
     install_requires=INSTALL_REQUIRES,
-    extras_require={'tests': ['pytest>=7']},
+    extras_require=EXTRAS_REQUIRE,
     zip_safe=False,
 )

@@ -1,36 +1,98 @@
-"""Fixes for known breakages of the upstream stack (torch 2.13, mmengine 0.10.7,
-mmcv 2.1, mmaction2 1.2.0).
+"""Fixes without which the upstream stack does not run.
 
-Every fix is one small function with its upstream reference and a test in
-``tests/test_compat.py`` (the checkpoint-saving and error-message fixes:
-``tests/test_reliability_*.py``) that fails without it.
-:func:`apply_compat` runs them all once; ``import mmffn`` calls it before
-anything imports ``mmaction.models``.
-Nothing here edits installed files.
+torch >= 2.6, mmengine 0.10.x and mmaction2 1.2.x do not work together out of
+the box: ``import mmaction.models`` fails, their checkpoints do not load under
+torch's ``weights_only`` default, and distributed runs need CUDA. Each fix is
+one function; :func:`apply_compat` runs them and ``import mmffn`` calls it
+before anything imports ``mmaction.models``. Nothing here edits installed
+files. Changes of upstream *behaviour* (atomic saves, file names in errors)
+live in :mod:`mmffn.reliability_patches`.
 
-Fixes that are dependency pins rather than code live in ``setup.py``:
-``importlib_metadata`` (imported by ``mmaction.utils.dependency`` but not
-declared by mmaction2) and ``setuptools<81`` (MMEngine's ``mmaction::`` config
-inheritance calls ``pkg_resources``, which setuptools 81 removed).
+Every patch of an upstream internal is applied only to the versions it was
+tested against (:func:`require_version`) and marks its wrapper with
+``__wrapped__`` (:func:`is_patched`, the one idempotency check). Upstream
+references, line numbers and tests: ``docs/upstream_fixes.md``.
 """
+import functools
 import importlib.util
 import os
 import sys
 import types
 import warnings
 
-_APPLIED = False
+# Upstream versions the patches were written and tested against, as
+# (minimum, below): a version is in range if minimum <= version < below
+# (release numbers only; below=None: no upper bound).
+MMENGINE_TESTED = ('0.10.0', '0.11.0')  # tested: 0.10.7
+MMACTION2_TESTED = ('1.2.0', '1.3.0')  # tested: 1.2.0
+TORCH_WEIGHTS_ONLY_TESTED = ('2.6.0', None)  # public API; tested: 2.13.0
+
+
+def _range_text(tested_range) -> str:
+    minimum, below = tested_range
+    return f'>={minimum}' + (f', <{below}' if below is not None else '')
+
+
+def require_version(package: str, installed: str, tested_range,
+                    patch_name: str) -> None:
+    """Raise unless ``installed`` lies in ``tested_range``.
+
+    The one version guard of every mmffn patch of an upstream internal: a
+    patch is applied only to the versions it was written and tested against,
+    never blindly and never skipped silently.
+
+    Args:
+        package (str): Distribution name, e.g. ``'mmengine'``.
+        installed (str): Its installed version, e.g. ``mmengine.__version__``.
+        tested_range (tuple): ``(minimum, below)``; ``below`` may be None.
+        patch_name (str): Which patch asks, named in the error.
+
+    Raises:
+        RuntimeError: naming the package, the installed version, the tested
+            range and the patch.
+    """
+    from mmengine.utils import digit_version
+    minimum, below = tested_range
+    release = digit_version(installed)[:4]  # 0.11.0rc1 counts as 0.11.0
+    if (release >= digit_version(minimum)[:4]
+            and (below is None or release < digit_version(below)[:4])):
+        return
+    wanted = _range_text(tested_range)
+    raise RuntimeError(
+        f'mmffn cannot apply its patch {patch_name}: it was written and '
+        f'tested for {package}{wanted}, but {package} {installed} is '
+        f'installed. Install {package}{wanted}, or check the patch against '
+        f'{package} {installed} (docs/upstream_fixes.md) and widen its tested '
+        'range in mmffn/compat.py.')
+
+
+def is_patched(obj) -> bool:
+    """Whether ``obj`` is already an mmffn wrapper (has ``__wrapped__``).
+
+    The one idempotency check of all patches; every wrapper is made with
+    :func:`functools.wraps`, so ``obj.__wrapped__`` is the upstream original.
+    """
+    return getattr(obj, '__wrapped__', None) is not None
+
+
+def _mmengine_version() -> str:
+    import mmengine
+    return mmengine.__version__
+
+
+def _mmaction2_version() -> str:
+    import mmaction
+    return mmaction.__version__
 
 
 def stub_missing_drn_localizer() -> bool:
     """Provide ``mmaction.models.localizers.drn`` when the wheel lacks it.
 
-    Upstream: open-mmlab/mmaction2 issue #2714. The published 1.2.0 wheel and
-    sdist do not ship the ``drn`` folder, yet ``localizers/__init__.py``
-    imports ``DRN`` from it, so ``import mmaction.models`` fails. Only the two
-    missing module names are stubbed, and only when the folder is really
-    absent, so any other import error still surfaces. Using the stub ``DRN``
-    raises a clear error.
+    open-mmlab/mmaction2#2714: the 1.2.0 wheel lacks the ``drn`` folder that
+    ``localizers/__init__.py`` imports, so ``import mmaction.models`` fails.
+    Only the missing module names are stubbed, only when the folder is
+    absent; using ``DRN`` raises. (A module is added, nothing is wrapped: its
+    presence in ``sys.modules`` is the idempotency check.)
 
     Returns:
         bool: True if the stub was installed.
@@ -38,6 +100,9 @@ def stub_missing_drn_localizer() -> bool:
     spec = importlib.util.find_spec('mmaction')
     if spec is None or not spec.submodule_search_locations:
         return False
+    require_version('mmaction2', _mmaction2_version(), MMACTION2_TESTED,
+                    'stub_missing_drn_localizer '
+                    '(mmaction.models.localizers.drn)')
     roots = list(spec.submodule_search_locations)
     if any(os.path.isdir(os.path.join(root, 'models', 'localizers', 'drn'))
            for root in roots):
@@ -66,9 +131,8 @@ def stub_missing_drn_localizer() -> bool:
 def _restricted_getattr(obj, name):
     """``getattr`` limited to what MMEngine checkpoints really pickle.
 
-    ``HistoryBuffer.__getstate__`` stores its statistics methods, functions
-    such as ``HistoryBuffer.mean``; pickle writes them as
-    ``getattr(HistoryBuffer, 'mean')``. Allowing the real ``getattr`` would
+    ``HistoryBuffer.__getstate__`` stores its statistics methods, which pickle
+    writes as ``getattr(HistoryBuffer, 'mean')``; the real ``getattr`` would
     reopen arbitrary code execution, so only these lookups are served.
     """
     import pickle
@@ -111,14 +175,22 @@ def checkpoint_safe_globals() -> list:
 def allow_mmengine_checkpoints_under_weights_only() -> None:
     """Let ``torch.load(weights_only=True)`` read MMEngine checkpoints.
 
-    Upstream: torch 2.6 made ``weights_only=True`` the default of
-    ``torch.load``; MMEngine 0.10.7 (open-mmlab/mmengine#1655) calls
-    ``torch.load`` without the argument in ``load_from_local``, so
-    ``load_from``, ``--resume`` and ``tools/test.py`` fail on the message hub
-    (``HistoryBuffer``, numpy arrays). We register the few globals these
-    checkpoints contain instead of turning safety off for every file.
+    torch 2.6 made ``weights_only=True`` the default; MMEngine's
+    ``load_from_local`` does not pass it (open-mmlab/mmengine#1655), so
+    ``load_from``, ``--resume`` and ``tools/test.py`` fail on the message hub.
+    The few globals these checkpoints hold are registered as safe (public
+    torch API); :func:`_restricted_getattr` relies on MMEngine's private
+    ``HistoryBuffer._statistics_methods``, hence the mmengine guard.
+    Registering twice is a no-op (torch keeps a set).
     """
     import torch
+    name = 'allow_mmengine_checkpoints_under_weights_only'
+    require_version('torch', str(torch.__version__),
+                    TORCH_WEIGHTS_ONLY_TESTED,
+                    name + ' (torch.serialization.add_safe_globals)')
+    require_version('mmengine', _mmengine_version(), MMENGINE_TESTED,
+                    name + ' (mmengine.logging.HistoryBuffer.'
+                    '_statistics_methods)')
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 
@@ -130,246 +202,56 @@ def _cuda_usable() -> bool:
 def allow_cpu_distributed() -> None:
     """Make MMEngine's distributed launch work on machines without CUDA.
 
-    Upstream: MMEngine 0.10.7 ``_init_dist_pytorch`` always calls
-    ``torch.cuda.set_device`` and ``Runner.wrap_model`` always passes
-    ``device_ids=[LOCAL_RANK]`` to DDP (mmengine/dist/utils.py and
-    mmengine/runner/runner.py ``wrap_model``); a CPU-only torch raises in the
-    first and DDP rejects ``device_ids`` for CPU modules. Without CUDA we initialise the process
-    group with ``gloo`` (an ``nccl`` request is switched with a warning) and
-    drop ``device_ids``. With CUDA, MMEngine's own code runs unchanged.
+    MMEngine's ``_init_dist_pytorch`` always calls ``torch.cuda.set_device``
+    and ``Runner.wrap_model`` passes ``device_ids`` to DDP, which CPU modules
+    reject (mmengine/dist/utils.py, mmengine/runner/runner.py). Without CUDA
+    the process group uses ``gloo`` (``nccl`` is switched with a warning) and
+    ``device_ids`` are dropped; with CUDA MMEngine's code runs unchanged.
     """
     import torch.distributed as torch_dist
     from mmengine.dist import utils as dist_utils
     from mmengine.model.wrappers import distributed as mm_ddp
+    require_version(
+        'mmengine', _mmengine_version(), MMENGINE_TESTED,
+        'allow_cpu_distributed (mmengine.dist.utils._init_dist_pytorch, '
+        'MMDistributedDataParallel.__init__)')
 
     original_init = dist_utils._init_dist_pytorch
-    if getattr(original_init, '_mmffn_patched', False):
-        return
+    if not is_patched(original_init):
 
-    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
-        if _cuda_usable():
-            return original_init(backend, init_backend=init_backend, **kwargs)
-        if backend == 'nccl':
-            warnings.warn('CUDA is not available: using the gloo backend '
-                          'instead of nccl for distributed training.')
-            backend = 'gloo'
-        torch_dist.init_process_group(backend=backend, **kwargs)
+        @functools.wraps(original_init)
+        def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+            if _cuda_usable():
+                return original_init(
+                    backend, init_backend=init_backend, **kwargs)
+            if backend == 'nccl':
+                warnings.warn('CUDA is not available: using the gloo backend '
+                              'instead of nccl for distributed training.')
+                backend = 'gloo'
+            torch_dist.init_process_group(backend=backend, **kwargs)
 
-    _init_dist_pytorch._mmffn_patched = True
-    dist_utils._init_dist_pytorch = _init_dist_pytorch
+        dist_utils._init_dist_pytorch = _init_dist_pytorch
 
     original_ddp_init = mm_ddp.MMDistributedDataParallel.__init__
+    if not is_patched(original_ddp_init):
 
-    def ddp_init(self, module, detect_anomalous_params=False, **kwargs):
-        on_cpu = all(p.device.type == 'cpu' for p in module.parameters())
-        if on_cpu:
-            # DDP rejects device_ids for CPU modules.
-            kwargs.pop('device_ids', None)
-            kwargs.pop('output_device', None)
-        original_ddp_init(
-            self,
-            module=module,
-            detect_anomalous_params=detect_anomalous_params,
-            **kwargs)
+        @functools.wraps(original_ddp_init)
+        def ddp_init(self, module, detect_anomalous_params=False, **kwargs):
+            if all(p.device.type == 'cpu' for p in module.parameters()):
+                # DDP rejects device_ids for CPU modules.
+                kwargs.pop('device_ids', None)
+                kwargs.pop('output_device', None)
+            original_ddp_init(
+                self,
+                module=module,
+                detect_anomalous_params=detect_anomalous_params,
+                **kwargs)
 
-    mm_ddp.MMDistributedDataParallel.__init__ = ddp_init
-
-
-# --- checkpoints and videos: survive kills, name the file in errors ---------
-def _atomic_save_checkpoint(original):
-    """``save_checkpoint`` that renames a complete temporary file into place
-    for local paths and leaves every other backend to ``original``."""
-
-    def save_checkpoint(checkpoint,
-                        filename,
-                        file_client_args=None,
-                        backend_args=None):
-        from mmengine.fileio import get_file_backend
-        from mmengine.fileio.backends import LocalBackend
-        if (file_client_args is not None
-                or not isinstance(filename, (str, os.PathLike))
-                or str(filename).startswith('pavi://') or not isinstance(
-                    get_file_backend(filename, backend_args=backend_args),
-                    LocalBackend)):
-            return original(checkpoint, filename,
-                            file_client_args=file_client_args,
-                            backend_args=backend_args)
-        import torch
-        path = os.path.abspath(os.fspath(filename))
-        folder, name = os.path.split(path)
-        os.makedirs(folder, exist_ok=True)
-        # Hidden, and not *.pth: no glob of checkpoints ever picks it up.
-        tmp = os.path.join(folder, f'.{name}.{os.getpid()}.tmp')
-        try:
-            with open(tmp, 'wb') as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-            raise
-        try:  # make the rename itself durable (POSIX)
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError:
-            pass
-
-    save_checkpoint.__wrapped__ = original
-    save_checkpoint._mmffn_patched = True
-    return save_checkpoint
-
-
-def save_checkpoints_atomically() -> None:
-    """Write local checkpoints to a temporary file, then rename them.
-
-    Upstream: MMEngine 0.10.7 ``save_checkpoint``
-    (mmengine/runner/checkpoint.py, lines 732-793) serialises into memory and
-    ``LocalBackend.put`` (mmengine/fileio/backends/local_backend.py, lines
-    60-78) opens the final ``epoch_N.pth`` with ``'wb'`` and writes into it.
-    A process killed while writing (scheduler preemption, OOM killer) leaves
-    a truncated file under the final name, which ``load_from``,
-    ``--resume PATH``, ``tools/test.py`` or a user then pick up. Now the
-    bytes go to a hidden temporary file in the same folder, are fsynced and
-    ``os.replace`` puts them in place: ``epoch_N.pth`` is either absent or
-    complete. (``last_checkpoint``, read by auto resume, is written by
-    ``CheckpointHook`` only after the save returns, so it already pointed to
-    the previous checkpoint during a save.) Other backends run unchanged.
-    Not fixed: ``CheckpointHook`` deletes the oldest kept checkpoint before
-    writing the new one (mmengine/hooks/checkpoint_hook.py, lines 413-429),
-    so with ``max_keep_ckpts=1`` a kill during the save leaves none.
-    """
-    import mmengine.runner as runner_package
-    from mmengine.runner import checkpoint as checkpoint_module
-    from mmengine.runner import runner as runner_module
-    original = checkpoint_module.save_checkpoint
-    if getattr(original, '_mmffn_patched', False):
-        return
-    atomic = _atomic_save_checkpoint(original)
-    # Callers bind the name at import; these hold it (the strategies of
-    # FlexibleRunner import it lazily from mmengine.runner.checkpoint).
-    modules = [checkpoint_module, runner_module, runner_package] + [
-        sys.modules[name] for name in ('mmengine._strategy.deepspeed',
-                                       'mmengine._strategy.colossalai')
-        if name in sys.modules
-    ]
-    for module in modules:
-        if getattr(module, 'save_checkpoint', None) is original:
-            module.save_checkpoint = atomic
-
-
-def _checkpoint_error(filename: str, error: Exception) -> Exception:
-    """The error of a failed checkpoint load, naming the file."""
-    import pickle
-    import zipfile
-    if isinstance(error, pickle.UnpicklingError):
-        # weights_only refusals: keep the type and torch's guidance.
-        return pickle.UnpicklingError(f'{filename}: {error}')
-    message = (f'Cannot load checkpoint {filename!r} '
-               f'({type(error).__name__}: {error}); expected a complete file '
-               'written by torch.save.')
-    try:
-        if os.path.getsize(filename) == 0:
-            message += ' The file is empty.'
-        elif not zipfile.is_zipfile(filename):
-            message += (' It is not a complete zip archive: truncated (a '
-                        'crash while saving, an interrupted copy) or not a '
-                        'checkpoint at all.')
-    except OSError:
-        pass
-    return RuntimeError(message)
-
-
-def name_the_file_in_checkpoint_errors() -> None:
-    """Make a failed local checkpoint load say which file failed.
-
-    Upstream: MMEngine 0.10.7 ``load_from_local``
-    (mmengine/runner/checkpoint.py, lines 333-348), behind ``load_from``,
-    ``--resume``, ``tools/test.py`` and backbone ``pretrained``, calls
-    ``torch.load`` bare: a text file fails with ``IndexError: pop from empty
-    list``, an empty one with a bare ``EOFError``, a truncated one with
-    ``PytorchStreamReader failed reading zip archive``, none naming the
-    file. Now the error names it: ``pickle.UnpicklingError`` (the
-    ``weights_only`` refusals) keeps its type, anything else becomes a
-    RuntimeError; a missing file already raised ``FileNotFoundError`` with
-    its name.
-    """
-    from mmengine.runner.checkpoint import CheckpointLoader
-    original = CheckpointLoader._schemes['']
-    if getattr(original, '_mmffn_patched', False):
-        return
-
-    def load_from_local(filename, map_location):
-        try:
-            return original(filename, map_location)
-        except (FileNotFoundError, MemoryError):
-            raise
-        except Exception as error:
-            raise _checkpoint_error(filename, error) from error
-
-    load_from_local._mmffn_patched = True
-    load_from_local.__wrapped__ = original
-    CheckpointLoader._schemes[''] = load_from_local
-
-
-def name_the_file_in_video_errors() -> None:
-    """Make ``DecordInit`` say which video it could not open.
-
-    Upstream: mmaction2 1.2.0 ``DecordInit._get_video_reader``
-    (mmaction/datasets/transforms/loading.py, lines 1131-1144) hands the
-    bytes of the file to ``decord.VideoReader``, which fails on an empty,
-    truncated or non-video file with ``RuntimeError: Error reading 0
-    bytes...`` or a ``DECORDError`` that do not name the file; in a dataset
-    of thousands of videos the bad one cannot be found. The error now names
-    it (same exception type; missing files already raised FileNotFoundError
-    with their name), and a video without frames raises a ValueError naming
-    it instead of reaching the sampler. Other readers (PyAVInit, OpenCVInit)
-    are unchanged.
-    """
-    from mmaction.datasets.transforms.loading import DecordInit
-    original = DecordInit.transform
-    if getattr(original, '_mmffn_patched', False):
-        return
-
-    def transform(self, results):
-        filename = results.get('filename')
-        try:
-            results = original(self, results)
-        except (FileNotFoundError, ImportError, MemoryError):
-            raise
-        except Exception as error:
-            message = (f'Cannot open video {filename!r} with decord '
-                       f'({type(error).__name__}: {error}); the file is '
-                       'empty, truncated or not a video decord can read.')
-            try:
-                wrapped = type(error)(message)
-            except Exception:
-                wrapped = RuntimeError(message)
-            raise wrapped from error
-        if results['total_frames'] <= 0:
-            raise ValueError(f'Video {filename!r} has no frames.')
-        return results
-
-    transform._mmffn_patched = True
-    transform.__wrapped__ = original
-    DecordInit.transform = transform
+        mm_ddp.MMDistributedDataParallel.__init__ = ddp_init
 
 
 def apply_compat() -> None:
-    """Apply every fix once. Safe to call repeatedly."""
-    global _APPLIED
-    if _APPLIED:
-        return
+    """Apply every fix of this module; safe to call repeatedly."""
     stub_missing_drn_localizer()
     allow_mmengine_checkpoints_under_weights_only()
     allow_cpu_distributed()
-    save_checkpoints_atomically()
-    name_the_file_in_checkpoint_errors()
-    name_the_file_in_video_errors()
-    _APPLIED = True

@@ -31,13 +31,14 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
+from mmengine.runner.checkpoint import (_load_checkpoint,
+                                        _load_checkpoint_to_model)
 
 from mmaction.registry import MODELS
 from .datasets.pipeline_conversion import (fixed_frames_loader,
                                            fixed_frames_pipeline)
-from .models.layers import (RateSpecificBatchNorm, WeightAlteredConv2d,
-                            check_frame_count)
+from .models.layers import to_static
+from .utils import check_frame_count
 
 # Arguments ResNetTSM_FFN / RecognizerFFN add to ResNetTSM / Recognizer2D.
 FFN_BACKBONE_KEYS = ('num_segments_list', 'branch_policy', 'weight_alteration',
@@ -71,11 +72,6 @@ class DeployResult(NamedTuple):
     max_abs_diff: Optional[float]
 
 
-def check_frames(frames) -> int:
-    """``frames`` as a positive int, or a ValueError naming it."""
-    return check_frame_count(frames, 'frames')
-
-
 # --- config ----------------------------------------------------------------
 def deployed_model_config(model_cfg: dict, frames: int) -> dict:
     """The stock ``Recognizer2D`` config computing an FFN model at T.
@@ -90,7 +86,7 @@ def deployed_model_config(model_cfg: dict, frames: int) -> dict:
         pretrained=None, pretrained2d=False, ...)`` and the same head
         (``num_segments=T``), neck, data preprocessor and test_cfg.
     """
-    frames = check_frames(frames)
+    frames = check_frame_count(frames, 'frames')
     model = copy.deepcopy(dict(model_cfg))
     backbone = dict(model.get('backbone') or {})
     if model.get('type') != 'RecognizerFFN' or backbone.get(
@@ -144,7 +140,7 @@ def deployed_config(cfg: Config, frames: int) -> Config:
     Returns:
         Config: A config that needs only MMAction2.
     """
-    frames = check_frames(frames)
+    frames = check_frame_count(frames, 'frames')
     cfg_dict = copy.deepcopy(cfg.to_dict())
     cfg_dict.pop('custom_imports', None)
     for key in TRAINING_KEYS:
@@ -162,17 +158,6 @@ def deployed_config(cfg: Config, frames: int) -> Config:
 
 
 # --- weights ---------------------------------------------------------------
-def _fold_modules(module: nn.Module, branch: int) -> None:
-    """Replace FFN layers under ``module`` by plain ones of ``branch``."""
-    for name, child in module.named_children():
-        if isinstance(child, WeightAlteredConv2d):
-            setattr(module, name, child.fold(branch))
-        elif isinstance(child, RateSpecificBatchNorm):
-            setattr(module, name, copy.deepcopy(child.branch(branch)))
-        else:
-            _fold_modules(child, branch)
-
-
 def fold_branch_state_dict(model: nn.Module,
                            frames: int) -> 'OrderedDict[str, torch.Tensor]':
     """State dict of the stock TSM that computes ``model`` at T frames.
@@ -187,10 +172,8 @@ def fold_branch_state_dict(model: nn.Module,
         shared convs (folded ones for the altered convs), the branch's
         BatchNorms and the head.
     """
-    frames = check_frames(frames)
-    branch = model.backbone.branch_for(frames)
-    folded = copy.deepcopy(model)
-    _fold_modules(folded.backbone, branch)
+    frames = check_frame_count(frames, 'frames')
+    folded = to_static(model, model.backbone.branch_for(frames))
     return OrderedDict(
         (key, value.detach().clone())
         for key, value in folded.state_dict().items())
@@ -247,12 +230,8 @@ def build_ffn(cfg: Config, checkpoint: Optional[dict] = None) -> nn.Module:
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        state_dict = checkpoint.get('state_dict', checkpoint)
-        # DDP checkpoints prefix every key with 'module.'.
-        state_dict = OrderedDict(
-            (k[len('module.'):] if k.startswith('module.') else k, v)
-            for k, v in state_dict.items())
-        load_state_dict(model, state_dict, strict=True)
+        # MMEngine's loader, which also strips the 'module.' of DDP keys.
+        _load_checkpoint_to_model(model, checkpoint, strict=True)
     return model.eval()
 
 
@@ -323,7 +302,7 @@ def deploy(config: Union[str, Config],
     Returns:
         DeployResult: The written paths and the branch used.
     """
-    frames = check_frames(frames)
+    frames = check_frame_count(frames, 'frames')
     if isinstance(config, str):
         name = osp.splitext(osp.basename(config))[0]
         cfg = Config.fromfile(config)

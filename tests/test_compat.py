@@ -1,7 +1,9 @@
-"""Each fix of mmffn.compat, shown to be needed and shown to work.
+"""Each fix of mmffn.compat, shown to be needed and shown to work; and the
+version guard, ``__wrapped__`` and idempotency of its patches.
 
 The "needed" halves run in a fresh interpreter without mmffn, so they fail
-loudly if the upstream stack is ever fixed (then the fix can go).
+loudly if the upstream stack is ever fixed (then the fix can go). The
+reliability patches are tested in ``tests/test_reliability_patches.py``.
 """
 import importlib
 import importlib.metadata
@@ -190,10 +192,171 @@ def test_init_dist_uses_gloo_without_cuda(monkeypatch):
     assert calls['backend'] == 'gloo'
 
 
-def test_apply_compat_is_idempotent():
-    from mmengine.dist import utils as dist_utils
-    before = dist_utils._init_dist_pytorch
-    compat.apply_compat()
-    compat.allow_cpu_distributed()
-    assert dist_utils._init_dist_pytorch is before
+# --- version guard, __wrapped__, idempotency --------------------------------
+DRN_MODULES = ('mmaction.models.localizers.drn',
+               'mmaction.models.localizers.drn.drn')
+MMENGINE_RANGE = '>=0.10.0, <0.11.0'
+MMACTION2_RANGE = '>=1.2.0, <1.3.0'
 
+
+def _compat_targets():
+    """(holder, name) of every function mmffn.compat replaces."""
+    from mmengine.dist import utils as dist_utils
+    from mmengine.model.wrappers import MMDistributedDataParallel
+    return [(dist_utils, '_init_dist_pytorch'),
+            (MMDistributedDataParallel, '__init__')]
+
+
+@pytest.fixture
+def unpatched(monkeypatch):
+    """The stack as before apply_compat; all restored afterwards."""
+    originals = {}
+    for holder, name in _compat_targets():
+        original = getattr(holder, name).__wrapped__
+        monkeypatch.setattr(holder, name, original)
+        originals[holder, name] = original
+    for name in DRN_MODULES:
+        monkeypatch.delitem(sys.modules, name)
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    yield originals
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals(saved)
+
+
+def _set_version(monkeypatch, module, version):
+    monkeypatch.setattr(importlib.import_module(module), '__version__',
+                        version)
+
+
+def test_tested_ranges_hold_the_installed_stack():
+    import mmaction
+    import mmengine
+    assert compat.MMENGINE_TESTED == ('0.10.0', '0.11.0')
+    assert compat.MMACTION2_TESTED == ('1.2.0', '1.3.0')
+    assert compat.TORCH_WEIGHTS_ONLY_TESTED == ('2.6.0', None)
+    compat.require_version('mmengine', mmengine.__version__,
+                           compat.MMENGINE_TESTED, 'x')
+    compat.require_version('mmaction2', mmaction.__version__,
+                           compat.MMACTION2_TESTED, 'x')
+    compat.require_version('torch', str(torch.__version__),
+                           compat.TORCH_WEIGHTS_ONLY_TESTED, 'x')
+
+
+@pytest.mark.parametrize('installed, tested, inside', [
+    ('0.10.0', ('0.10.0', '0.11.0'), True),
+    ('0.10.7', ('0.10.0', '0.11.0'), True),
+    ('0.10.99', ('0.10.0', '0.11.0'), True),
+    ('0.9.9', ('0.10.0', '0.11.0'), False),
+    ('0.11.0', ('0.10.0', '0.11.0'), False),
+    ('0.11.0rc1', ('0.10.0', '0.11.0'), False),
+    ('1.0.0', ('0.10.0', '0.11.0'), False),
+    ('2.13.0+cpu', ('2.6.0', None), True),
+    ('2.6.0', ('2.6.0', None), True),
+    ('2.5.1', ('2.6.0', None), False),
+])
+def test_require_version(installed, tested, inside):
+    if inside:
+        compat.require_version('pkg', installed, tested, 'the_patch')
+        return
+    with pytest.raises(RuntimeError) as info:
+        compat.require_version('pkg', installed, tested, 'the_patch')
+    message = str(info.value)
+    assert f'pkg {installed} is installed' in message
+    assert 'pkg' + compat._range_text(tested) in message
+    assert 'the_patch' in message
+
+
+@pytest.mark.parametrize('patch, module, version, package, tested', [
+    ('allow_cpu_distributed', 'mmengine', '0.11.0', 'mmengine',
+     MMENGINE_RANGE),
+    ('allow_cpu_distributed', 'mmengine', '0.9.1', 'mmengine',
+     MMENGINE_RANGE),
+    ('allow_mmengine_checkpoints_under_weights_only', 'mmengine', '0.11.0',
+     'mmengine', MMENGINE_RANGE),
+    ('allow_mmengine_checkpoints_under_weights_only', 'torch', '2.5.1',
+     'torch', '>=2.6.0'),
+    ('stub_missing_drn_localizer', 'mmaction', '1.3.0', 'mmaction2',
+     MMACTION2_RANGE),
+    ('stub_missing_drn_localizer', 'mmaction', '1.1.0', 'mmaction2',
+     MMACTION2_RANGE),
+])
+def test_untested_version_fails_loudly_and_patches_nothing(
+        unpatched, monkeypatch, patch, module, version, package, tested):
+    _set_version(monkeypatch, module, version)
+    with pytest.raises(RuntimeError) as info:
+        getattr(compat, patch)()
+    message = str(info.value)
+    assert f'{package} {version} is installed' in message
+    assert f'tested for {package}{tested}' in message
+    assert patch in message
+    for (holder, name), original in unpatched.items():
+        assert getattr(holder, name) is original
+    assert torch.serialization.get_safe_globals() == []
+    assert not any(name in sys.modules for name in DRN_MODULES)
+
+
+def test_tested_version_is_patched_once(unpatched, monkeypatch):
+    _set_version(monkeypatch, 'mmengine', '0.10.0')
+    _set_version(monkeypatch, 'mmaction', '1.2.9')
+    _set_version(monkeypatch, 'torch', '2.6.0')
+    compat.apply_compat()
+    wrappers = {}
+    for (holder, name), original in unpatched.items():
+        wrappers[holder, name] = getattr(holder, name)
+        assert wrappers[holder, name] is not original
+        assert wrappers[holder, name].__wrapped__ is original
+    from mmengine.logging import HistoryBuffer
+    assert HistoryBuffer in torch.serialization.get_safe_globals()
+    stub = sys.modules[DRN_MODULES[1]]
+    with pytest.raises(ImportError, match='2714'):
+        stub.DRN()
+
+    compat.apply_compat()  # again: nothing is wrapped twice
+    compat.allow_cpu_distributed()
+    for key, wrapper in wrappers.items():
+        assert getattr(*key) is wrapper
+    assert sys.modules[DRN_MODULES[1]] is stub
+    assert not compat.stub_missing_drn_localizer()
+
+
+def test_apply_compat_on_the_patched_stack_changes_nothing():
+    before = [getattr(*target) for target in _compat_targets()]
+    compat.apply_compat()
+    assert [getattr(*target) for target in _compat_targets()] == before
+    for wrapper in before:
+        assert compat.is_patched(wrapper)
+        assert not compat.is_patched(wrapper.__wrapped__)
+
+
+def test_wrapped_is_the_upstream_original():
+    proc = run_python(
+        'from mmengine.dist import utils as d\n'
+        'from mmengine.model.wrappers import MMDistributedDataParallel as M\n'
+        'def targets():\n'
+        '    return [d._init_dist_pytorch, M.__init__]\n'
+        'before = targets()\n'
+        'import mmffn\n'
+        'for original, patched in zip(before, targets()):\n'
+        '    assert not hasattr(original, "__wrapped__"), original\n'
+        '    assert patched is not original, original\n'
+        '    assert patched.__wrapped__ is original, original\n'
+        'print("ok")\n')
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == 'ok'
+
+
+@pytest.mark.parametrize('module, version, package, tested', [
+    ('mmengine', '0.11.0', 'mmengine', MMENGINE_RANGE),
+    ('mmaction', '1.3.0', 'mmaction2', MMACTION2_RANGE),
+    ('torch', '2.5.1', 'torch', '>=2.6.0'),
+])
+def test_import_mmffn_fails_on_an_untested_version(module, version, package,
+                                                  tested):
+    proc = run_python(f'import {module}; {module}.__version__ = {version!r}; '
+                      'import mmffn')
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('RuntimeError: mmffn cannot apply its patch'), last
+    assert f'{package} {version} is installed' in last
+    assert f'tested for {package}{tested}' in last

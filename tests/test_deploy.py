@@ -18,7 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
 from mmaction.structures import ActionDataSample
-from mmffn.deploy import (build_ffn, check_frames, deploy, deployed_config,
+from mmffn.deploy import (build_ffn, deploy, deployed_config,
                           deployed_model_config, fold_branch_state_dict)
 from mmffn.models.layers import WeightAlteredConv2d
 
@@ -251,7 +251,7 @@ def test_bad_arguments(ffn_files, tmp_path):
     config, checkpoint, model = ffn_files
     for bad in (0, -4, 2.5, True, '8'):
         with pytest.raises(ValueError, match='frames must be a positive int'):
-            check_frames(bad)
+            fold_branch_state_dict(model, bad)
     with pytest.raises(ValueError, match='Expected an FFN model config'):
         deployed_model_config(
             dict(type='Recognizer2D', backbone=dict(type='ResNetTSM')), 8)

@@ -117,7 +117,8 @@ def test_batch_not_divisible_by_the_frame_count(recognizer):
         with backbone.frame_count(4):
             backbone(torch.zeros(10, 3, 16, 16))
     with pytest.raises(ValueError, match='10 frames per sample, not a '
-                       r'multiple of the clip frame count 4'):
+                       r'multiple of the clip frame count \(num_clips x '
+                       r'clip_len\): 4'):
         recognizer.eval()(torch.zeros(1, 10, 3, 16, 16),
                           samples(1, num_clips=4), mode='predict')
     for bad in (0, -8, 2.5, True):

@@ -48,6 +48,34 @@ def test_train_logs_both_losses_and_learns(ffn_run):
     assert osp.isfile(osp.join(work_dir, 'epoch_3.pth'))
 
 
+BLENDING_LOSS = re.compile(r'Epoch\(train\).*?\sloss: ([\d.]+)\s+'
+                           r'loss_cls: ([\d.]+)\s+loss_distill: ([\d.]+)')
+
+
+@pytest.mark.parametrize('blending', ['MixupBlending', 'CutmixBlending'])
+def test_batch_blending_trains_with_soft_labels(tiny_video_root, tmp_path,
+                                                blending):
+    """MMAction2's MixUp/CutMix in the data preprocessor: the head gets soft
+    labels (so it logs no accuracy) and FFN adds its KL term."""
+    proc = train(
+        FFN_DEMO, str(tmp_path), tiny_video_root, max_epochs=1,
+        **{
+            'model.data_preprocessor.blending.type': blending,
+            'model.data_preprocessor.blending.num_classes':
+            len(TINY_CLASSES),
+            'model.data_preprocessor.blending.alpha': 0.2,
+        })
+    log = proc.stdout + proc.stderr
+    rows = [tuple(map(float, r)) for r in BLENDING_LOSS.findall(log)]
+    assert len(rows) == 4, log[-3000:]  # 16 videos, batch 4
+    for total, cls, dist in rows:
+        assert total == pytest.approx(cls + dist, abs=2e-4)
+        assert cls > 0 and dist >= 0
+    assert 'top1_acc' not in ''.join(
+        line for line in log.splitlines() if 'Epoch(train)' in line)
+    assert osp.isfile(osp.join(str(tmp_path), 'epoch_1.pth'))
+
+
 @pytest.mark.parametrize('frames', [4, 6, 8, 16])
 def test_test_tool_evaluates_any_frame_count(ffn_run, tiny_video_root,
                                              frames):

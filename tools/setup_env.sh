@@ -9,6 +9,11 @@
 #   TORCH_INDEX   extra index for a CPU-only torch build, used when no NVIDIA
 #                 GPU is present and the index answers (a plain `pip install
 #                 torch` on Linux pulls a multi-GB CUDA build).
+#
+# mmcv: a full `mmcv` already in the venv (GPU machines) is kept and mmffn is
+# installed without an mmcv extra; otherwise the extra `lite` adds
+# mmcv-lite==2.1.0 (see docs/install.md). `setup_env.sh --print-target` prints
+# the pip target it would install and changes nothing.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,6 +22,26 @@ PYTHON3=${PYTHON3:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 STAMP="$VENV/.mmffn-stamp"
+
+# The pip target for mmffn. Never `[lite]` beside a full mmcv: both
+# distributions own the `mmcv` package. An mmcv-lite already there still gets
+# `[lite]`, which keeps it at 2.1.0.
+install_target() {
+    if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - <<'PY' >/dev/null 2>&1
+import importlib.metadata
+importlib.metadata.distribution('mmcv')  # the full one; raises if absent
+PY
+    then
+        echo "$REPO[tests]"
+    else
+        echo "$REPO[lite,tests]"
+    fi
+}
+
+if [ "${1:-}" = "--print-target" ]; then
+    install_target
+    exit 0
+fi
 
 stamp_value() {
     cat "$REPO/setup.py" "$REPO/tools/setup_env.sh" | "$PYTHON3" -c \
@@ -45,8 +70,12 @@ PY
     "${PIP[@]}" install -q "${EXTRA[@]}" "$TORCH_SPEC"
 fi
 
-echo "[setup_env] installing mmffn and its stack"
-"${PIP[@]}" install -q -e "$REPO[tests]"
-"$VENV/bin/python" -c 'import mmffn, mmaction.models' 2>/dev/null
+TARGET="$(install_target)"
+echo "[setup_env] installing mmffn and its stack: $TARGET"
+"${PIP[@]}" install -q -e "$TARGET"
+if ! CHECK="$("$VENV/bin/python" -c 'import mmffn, mmaction.models' 2>&1)"; then
+    echo "$CHECK" >&2  # e.g. mmffn's message when no mmcv is installed
+    exit 1
+fi
 stamp_value > "$STAMP"
 echo "[setup_env] ready: $VENV"

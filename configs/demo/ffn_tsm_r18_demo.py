@@ -9,7 +9,7 @@ model = dict(
     cls_head=dict(type='TSMHead', num_classes={{_base_.num_classes}},
                   in_channels=512, num_segments=frame_counts[-1],
                   dropout_ratio=0.2, init_std=0.01, average_clips='prob'),
-    distill_loss=dict(type='TemporalDistillationLoss', distill_weight=1.0),
+    distill_loss=dict(type='TemporalKLLoss', loss_weight=1.0),
     data_preprocessor={{_base_.data_preprocessor}})
 
 train_pipeline = [

@@ -55,9 +55,15 @@ class FFNOptimWrapperConstructor(TSMOptimWrapperConstructor):
         if not groups['normal_weight'] or not groups['normal_bias']:
             raise ValueError('FFNOptimWrapperConstructor expects a model '
                              'ending in a linear classifier with a bias.')
-        # The classifier is the last linear layer, as upstream assumes.
-        last_fc_weight = groups['normal_weight'].pop()
-        last_fc_bias = groups['normal_bias'].pop()
+        # The classifier is the last linear layer, as upstream assumes; as
+        # upstream, without fc_lr5 it joins the other weights and the x5 /
+        # x10 groups stay empty.
+        fc_weight = [groups['normal_weight'].pop()]
+        fc_bias = [groups['normal_bias'].pop()]
+        if not fc_lr5:
+            groups['normal_weight'] += fc_weight
+            groups['normal_bias'] += fc_bias
+            fc_weight, fc_bias = [], []
         lr, wd = self.base_lr, self.base_wd
         params += [
             dict(params=groups['first_conv_weight'], lr=lr, weight_decay=wd),
@@ -66,10 +72,8 @@ class FFNOptimWrapperConstructor(TSMOptimWrapperConstructor):
             dict(params=groups['normal_weight'], lr=lr, weight_decay=wd),
             dict(params=groups['normal_bias'], lr=lr * 2, weight_decay=0),
             dict(params=groups['norm'], lr=lr, weight_decay=0),
-            dict(params=[last_fc_weight], lr=lr * (5 if fc_lr5 else 1),
-                 weight_decay=wd),
-            dict(params=[last_fc_bias], lr=lr * (10 if fc_lr5 else 2),
-                 weight_decay=0),
+            dict(params=fc_weight, lr=lr * 5, weight_decay=wd),
+            dict(params=fc_bias, lr=lr * 10, weight_decay=0),
         ]
         self._check_every_parameter_grouped(params, model)
 

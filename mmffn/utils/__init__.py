@@ -1,4 +1,8 @@
-"""Small helpers shared by mmffn's tools."""
+"""Helpers shared by mmffn's models, data pipelines and tools."""
+from .frame_counts import check_frame_count, check_frame_counts
 from .upstream_tools import run_upstream_tool, upstream_tool_path
 
-__all__ = ['run_upstream_tool', 'upstream_tool_path']
+__all__ = [
+    'check_frame_count', 'check_frame_counts', 'run_upstream_tool',
+    'upstream_tool_path'
+]

@@ -17,4 +17,4 @@ model = dict(
         # scratch.
         pretrained='checkpoints/resnet50-0676ba61.pth'),
     cls_head=dict(num_segments=16),
-    distill_loss=dict(type='TemporalDistillationLoss', distill_weight=1.0))
+    distill_loss=dict(type='TemporalKLLoss', loss_weight=1.0))

@@ -5,7 +5,7 @@ import numpy as np
 from mmaction.datasets.transforms import SampleFrames
 from mmaction.registry import TRANSFORMS
 
-from ...models.layers import check_frame_counts
+from ...utils import check_frame_counts
 
 
 @TRANSFORMS.register_module()

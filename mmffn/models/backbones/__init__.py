@@ -1,6 +1,7 @@
 """FFN backbones."""
-from .resnet_tsm_ffn import (PretrainedConversion, ResNetTSM_FFN,
-                             convert_pretrained_state_dict)
+from .pretrained_conversion import (PretrainedConversion,
+                                    convert_pretrained_state_dict)
+from .resnet_tsm_ffn import ResNetTSM_FFN
 
 __all__ = [
     'ResNetTSM_FFN', 'convert_pretrained_state_dict', 'PretrainedConversion'

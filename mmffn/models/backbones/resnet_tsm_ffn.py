@@ -14,10 +14,8 @@ It selects the branch (rate-specific BN copy and adapter) and gives every
 temporal module (temporal shift, temporal pool, non-local) the real count, so
 no clip ever exchanges features with its neighbour in the batch.
 """
-import re
-from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -29,9 +27,11 @@ from mmaction.models.backbones.resnet import BasicBlock, Bottleneck
 from mmaction.models.backbones.resnet_tsm import (NL3DWrapper, ResNetTSM,
                                                   TemporalShift)
 from mmaction.registry import MODELS
-from ..layers import (RateSpecificBatchNorm, WeightAlteredConv2d,
-                      check_frame_count, check_frame_counts,
-                      convert_to_rate_specific_bn)
+from ...utils import check_frame_count, check_frame_counts
+from ..layers import (RateSpecificBatchNorm, RateSpecificLayer,
+                      WeightAlteredConv2d, convert_to_rate_specific_bn)
+from .pretrained_conversion import (PretrainedConversion,
+                                    convert_pretrained_state_dict)
 
 BRANCH_POLICIES = ('nearest', 'strict')
 
@@ -171,23 +171,20 @@ class ResNetTSM_FFN(ResNetTSM):
         """(module, field, kind) of every frame-aware module.
 
         ``field`` is the key in the module's ``__dict__`` that holds its
-        state (``_active``, behind the ``active`` property of rate-specific
-        norms and weight-altered convs, or ``num_segments``); ``kind`` is
-        ``'branch'`` (takes the branch), ``'frames'`` (the real count) or
-        ``'pooled'`` (half of it, behind a temporal pool).
+        state (``_active`` of rate-specific layers, ``num_segments`` of the
+        temporal modules and of the backbone itself, which MMAction2's
+        recognizers read for ``fcn_test``); ``kind`` is ``'branch'`` (takes
+        the branch), ``'frames'`` (the real count) or ``'pooled'`` (half of
+        it, behind a temporal pool).
 
-        Collected on first use and kept: walking the ~500 modules of an R50
-        and going through ``nn.Module.__setattr__`` twice per module on
-        every ``frame_count`` change cost over 1 ms per forward, more than
-        a small GPU batch takes. The structure is fixed after ``__init__``
-        (SyncBN conversion swaps the BatchNorms inside the rate-specific
-        copies, not these modules).
+        Collected once: the structure is fixed after ``__init__`` (SyncBN
+        conversion swaps the BatchNorms inside the rate-specific copies, not
+        these modules), and walking every module per switch is slow.
         """
         if self._frame_module_cache is None:
-            found = []
+            found = [(self, 'num_segments', 'frames')]
             for module in self.modules():
-                if isinstance(module,
-                              (RateSpecificBatchNorm, WeightAlteredConv2d)):
+                if isinstance(module, RateSpecificLayer):
                     # Every branch exists, so writing _active directly
                     # skips no check that the property setter would make.
                     if module.frame_counts != self.num_segments_list:
@@ -275,22 +272,25 @@ class ResNetTSM_FFN(ResNetTSM):
         return self
 
     def _partial_bn(self) -> None:
-        """Freeze every norm except the first one (all of its copies).
+        """Freeze every BatchNorm2d except the first one, as ResNet does,
+        with all frame-count copies of each.
 
-        ResNet's version counts BatchNorm2d modules and would freeze the
-        stem's copies of the 2nd and later frame counts.
+        ResNet counts ``nn.BatchNorm2d`` modules; counting the copies would
+        freeze the stem's copies of the 2nd and later counts, and counting
+        every norm would also freeze the BatchNorm3d of non-local blocks.
         """
         logger = MMLogger.get_current_instance()
-        logger.info('Freezing BatchNorm except the first one (all its '
+        logger.info('Freezing BatchNorm2D except the first one (all its '
                     'frame-count copies).')
         norms = [
             m for m in self.modules() if isinstance(m, RateSpecificBatchNorm)
+            and isinstance(m.branch(), nn.BatchNorm2d)
         ]
         for norm in norms[1:]:
             for bn in norm.branches.values():
                 bn.eval()
-                for param in bn.parameters():
-                    param.requires_grad = False
+                bn.weight.requires_grad = False
+                bn.bias.requires_grad = False
 
     # --- initialisation ----------------------------------------------------
     def reset_weight_alteration(self) -> None:
@@ -391,139 +391,3 @@ class ResNetTSM_FFN(ResNetTSM):
             rate_specific_norm=norm,
             weight_alteration=alteration,
             total=norm + alteration)
-
-
-# --- pretrained key conversion -----------------------------------------------
-class PretrainedConversion(NamedTuple):
-    """Outcome of :func:`convert_pretrained_state_dict`.
-
-    Attributes:
-        state_dict (OrderedDict): Tensors keyed like the target model.
-        missing (list[str]): Target weights that must come from a checkpoint
-            (convs, norms) but have no counterpart.
-        optional_missing (list[str]): Target tensors without counterpart that
-            may keep their init (adapters, ``num_batches_tracked``,
-            non-local blocks).
-        mismatched (list[str]): ``'key: checkpoint shape vs model shape'``.
-        unexpected (list[str]): Backbone keys of the checkpoint left unused.
-        ignored (list[str]): Classifier and other non-backbone keys.
-    """
-    state_dict: 'OrderedDict[str, torch.Tensor]'
-    missing: List[str]
-    optional_missing: List[str]
-    mismatched: List[str]
-    unexpected: List[str]
-    ignored: List[str]
-
-
-# torchvision ResNet names -> MMAction2 ResNet names (ConvModule conv/bn).
-_TORCHVISION_RENAMES = (
-    (re.compile(r'^conv1\.(weight|bias)$'), r'conv1.conv.\1'),
-    (re.compile(r'^bn1\.(.+)$'), r'conv1.bn.\1'),
-    (re.compile(r'^(layer\d+\.\d+)\.conv(\d+)\.(weight|bias)$'),
-     r'\1.conv\2.conv.\3'),
-    (re.compile(r'^(layer\d+\.\d+)\.bn(\d+)\.(.+)$'), r'\1.conv\2.bn.\3'),
-    (re.compile(r'^(layer\d+\.\d+)\.downsample\.0\.(.+)$'),
-     r'\1.downsample.conv.\2'),
-    (re.compile(r'^(layer\d+\.\d+)\.downsample\.1\.(.+)$'),
-     r'\1.downsample.bn.\2'),
-)
-# Path segments added by ResNetTSM's wrappers (TemporalShift.net,
-# TemporalPool.net, NL3DWrapper.block); never part of a plain ResNet name.
-_WRAPPER_SEGMENTS = frozenset({'net', 'block'})
-_BRANCH_SEGMENT = re.compile(r'\.branches\.\d+(?=\.)')
-_IGNORED_PREFIXES = ('fc.', 'cls_head.', 'head.', 'neck.',
-                     'data_preprocessor.')
-
-
-def _canonical_key(key: str) -> str:
-    """Plain MMAction2 ResNet name of a torchvision/ResNet/TSM/FFN key."""
-    key = '.'.join(p for p in key.split('.') if p not in _WRAPPER_SEGMENTS)
-    for pattern, replacement in _TORCHVISION_RENAMES:
-        key, hits = pattern.subn(replacement, key)
-        if hits:
-            break
-    return key
-
-
-def _is_optional(canonical: str) -> bool:
-    return ('.alteration.' in canonical
-            or canonical.endswith('num_batches_tracked')
-            or 'non_local_block' in canonical)
-
-
-def _split_backbone(checkpoint) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """(backbone tensors, ignored keys) of a loaded checkpoint."""
-    state_dict = checkpoint
-    if isinstance(checkpoint, Mapping) and isinstance(
-            checkpoint.get('state_dict'), Mapping):
-        state_dict = checkpoint['state_dict']
-    if not isinstance(state_dict, Mapping):
-        raise ValueError('a checkpoint must be a state dict or a dict with a '
-                         f'"state_dict", got {type(checkpoint).__name__}')
-    tensors = {
-        k[len('module.'):] if k.startswith('module.') else k: v
-        for k, v in state_dict.items() if isinstance(v, torch.Tensor)
-    }
-    ignored = [
-        k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)
-    ]
-    if any(k.startswith('backbone.') for k in tensors):
-        # A whole recognizer: keep the backbone, skip head and the rest.
-        ignored += [k for k in tensors if not k.startswith('backbone.')]
-        tensors = {
-            k[len('backbone.'):]: v
-            for k, v in tensors.items() if k.startswith('backbone.')
-        }
-    else:
-        ignored += [k for k in tensors if k.startswith(_IGNORED_PREFIXES)]
-        tensors = {
-            k: v
-            for k, v in tensors.items() if not k.startswith(_IGNORED_PREFIXES)
-        }
-    return tensors, ignored
-
-
-def convert_pretrained_state_dict(checkpoint,
-                                  target: Mapping) -> PretrainedConversion:
-    """Map a ResNet/TSM/FFN checkpoint onto an FFN backbone's keys.
-
-    Keys are compared in a canonical form (MMAction2 ResNet names without
-    ResNetTSM's wrapper segments), so torchvision, ResNet, ResNetTSM (any
-    shift place, temporal pool, non-local) and FFN checkpoints all map. A
-    single BatchNorm fills every ``branches.<T>`` copy; an FFN checkpoint
-    fills each copy (and adapter) from its own branch.
-
-    Args:
-        checkpoint (dict): A loaded checkpoint: a state dict, or an MMEngine
-            checkpoint with ``state_dict`` (keys ``backbone.*`` are taken,
-            other keys ignored).
-        target (Mapping[str, Tensor]): The FFN backbone's ``state_dict()``.
-
-    Returns:
-        PretrainedConversion: The converted state dict and a report.
-    """
-    source, ignored = _split_backbone(checkpoint)
-    by_canonical = {_canonical_key(k): k for k in source}
-    converted = OrderedDict()
-    used = set()
-    missing, optional_missing, mismatched = [], [], []
-    for key, value in target.items():
-        canonical = _canonical_key(key)
-        # An FFN checkpoint has the branch itself; a vanilla one, one BN.
-        source_key = by_canonical.get(canonical) or by_canonical.get(
-            _BRANCH_SEGMENT.sub('', canonical))
-        if source_key is None:
-            (optional_missing
-             if _is_optional(canonical) else missing).append(key)
-            continue
-        tensor = source[source_key]
-        used.add(source_key)
-        if tensor.shape != value.shape:
-            mismatched.append(f'{key}: {tuple(tensor.shape)} in checkpoint vs '
-                              f'{tuple(value.shape)} in model')
-            continue
-        converted[key] = tensor
-    unexpected = [k for k in source if k not in used]
-    return PretrainedConversion(converted, missing, optional_missing,
-                                mismatched, unexpected, ignored)

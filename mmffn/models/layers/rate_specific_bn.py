@@ -5,8 +5,7 @@ FFN's main fix for Temporal Frequency Deviation: a network that sees clips of
 parameters) for each count, while every convolution stays shared.
 """
 import copy
-import operator
-from typing import Iterable, Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -14,60 +13,12 @@ from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmaction.registry import MODELS
-
-
-def check_frame_counts(frame_counts: Iterable[int],
-                       name: str = 'frame_counts') -> Tuple[int, ...]:
-    """Validate a list of frame counts and return it as a tuple.
-
-    Args:
-        frame_counts (Iterable[int]): Distinct positive ints, sorted
-            ascending, e.g. ``(4, 8, 16)``.
-        name (str): Argument name used in error messages.
-
-    Returns:
-        tuple[int]: The counts.
-    """
-    if isinstance(frame_counts,
-                  (str, bytes)) or not hasattr(frame_counts, '__iter__'):
-        raise ValueError(f'{name} must be a sequence of positive ints such as '
-                         f'(4, 8, 16), got {frame_counts!r}')
-    counts = tuple(frame_counts)
-    if not counts:
-        raise ValueError(f'{name} must not be empty, got {frame_counts!r}')
-    for count in counts:
-        # bool is an int subclass but never a frame count.
-        if isinstance(count, bool) or not isinstance(count, int):
-            raise ValueError(f'{name} must contain ints, got {count!r} in '
-                             f'{frame_counts!r}')
-        if count <= 0:
-            raise ValueError(f'{name} must contain positive ints, got '
-                             f'{count!r} in {frame_counts!r}')
-    if len(set(counts)) != len(counts):
-        raise ValueError(f'{name} must not contain duplicates, got '
-                         f'{frame_counts!r}')
-    if list(counts) != sorted(counts):
-        raise ValueError(
-            f'{name} must be sorted ascending, got '
-            f'{frame_counts!r} (expected {tuple(sorted(counts))})')
-    return counts
-
-
-def check_frame_count(value, name: str = 'frame count') -> int:
-    """``value`` as a positive int, or a ValueError naming it."""
-    try:
-        if isinstance(value, bool):  # an int subclass, never a count
-            raise TypeError
-        count = operator.index(value)
-    except TypeError:
-        raise ValueError(f'{name} must be a positive int, got {value!r}')
-    if count <= 0:
-        raise ValueError(f'{name} must be a positive int, got {value!r}')
-    return count
+from ...utils import check_frame_counts
+from .rate_specific import RateSpecificLayer
 
 
 @MODELS.register_module()
-class RateSpecificBatchNorm(nn.Module):
+class RateSpecificBatchNorm(RateSpecificLayer, nn.Module):
     """A BatchNorm with a private copy per frame count.
 
     The copies live in ``self.branches`` (a ``ModuleDict`` keyed by the count
@@ -93,6 +44,7 @@ class RateSpecificBatchNorm(nn.Module):
             added to ``norm_cfg``; ``build_norm_layer`` passes ``eps``.
     """
     _abbr_ = 'bn'
+    _variants_name = 'branches'
 
     def __init__(self,
                  num_features: int,
@@ -139,23 +91,6 @@ class RateSpecificBatchNorm(nn.Module):
         self.active = counts[-1] if active is None else active
 
     @property
-    def frame_counts(self) -> Tuple[int, ...]:
-        """tuple[int]: The counts that have a private copy."""
-        return tuple(int(key) for key in self.branches.keys())
-
-    @property
-    def active(self) -> int:
-        """int: The count whose copy runs in ``forward``."""
-        return self._active
-
-    @active.setter
-    def active(self, count: int) -> None:
-        if str(count) not in self.branches:
-            raise KeyError(f'RateSpecificBatchNorm has no branch for {count} '
-                           f'frames; branches: {self.frame_counts}')
-        self._active = int(count)
-
-    @property
     def num_features(self) -> int:
         """int: Number of channels (same in every copy)."""
         return self.branches[str(self._active)].num_features
@@ -168,6 +103,10 @@ class RateSpecificBatchNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``x`` with the active count's BatchNorm."""
         return self.branches[str(self._active)](x)
+
+    def to_static(self, count: Optional[int] = None) -> _BatchNorm:
+        """A copy of the BatchNorm of ``count`` (default: the active one)."""
+        return copy.deepcopy(self.branch(count))
 
     def extra_repr(self) -> str:
         return f'active={self._active}'

@@ -21,7 +21,8 @@ import torch
 import torch.nn as nn
 from mmcv.cnn.bricks.wrappers import Conv2d as MMCVConv2d
 
-from .rate_specific_bn import check_frame_counts
+from ...utils import check_frame_counts
+from .rate_specific import RateSpecificLayer
 
 # Convs whose forward is exactly ``nn.Conv2d``'s: mmcv's ``Conv`` (what
 # ConvModule builds by default) only differs for empty inputs on torch < 1.4.
@@ -48,15 +49,11 @@ class AlterationWeight(nn.Module):
         """torch.Tensor: The per-channel factor ``1 + w``, shape (C,)."""
         return 1 + self.weight.view(-1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The unfolded adapter ``x + dwconv(x)`` (reference semantics)."""
-        return x + x * self.weight.view(1, -1, 1, 1)
-
     def extra_repr(self) -> str:
         return f'channels={self.weight.shape[0]}'
 
 
-class WeightAlteredConv2d(nn.Conv2d):
+class WeightAlteredConv2d(RateSpecificLayer, nn.Conv2d):
     """A Conv2d whose input is rescaled by a per-frame-count adapter.
 
     ``forward(x)`` equals ``conv(x + adapter_T(x))`` with ``T = active``;
@@ -77,6 +74,7 @@ class WeightAlteredConv2d(nn.Conv2d):
         active (int, optional): Count whose adapter runs. Defaults to the
             highest count.
     """
+    _variants_name = 'alteration'
 
     def __init__(self,
                  in_channels: int,
@@ -148,23 +146,6 @@ class WeightAlteredConv2d(nn.Conv2d):
         altered.train(conv.training)
         return altered
 
-    @property
-    def frame_counts(self) -> Tuple[int, ...]:
-        """tuple[int]: The counts that have an adapter."""
-        return tuple(int(key) for key in self.alteration.keys())
-
-    @property
-    def active(self) -> int:
-        """int: The count whose adapter runs in ``forward``."""
-        return self._active
-
-    @active.setter
-    def active(self, count: int) -> None:
-        if str(count) not in self.alteration:
-            raise KeyError(f'WeightAlteredConv2d has no adapter for {count} '
-                           f'frames; adapters: {self.frame_counts}')
-        self._active = int(count)
-
     def reset_alteration(self, std: Optional[float] = None) -> None:
         """Draw every adapter from normal(0, std) (default ``init_std``)."""
         std = self.init_std if std is None else std
@@ -185,11 +166,9 @@ class WeightAlteredConv2d(nn.Conv2d):
         scale = scale.reshape(self.out_channels, -1, 1, 1)
         return self.weight * scale
 
-    def fold(self, count: Optional[int] = None) -> nn.Conv2d:
-        """A plain ``nn.Conv2d`` computing this conv at ``count`` frames.
-
-        For deployment: the result has no adapter and no FFN dependency.
-        """
+    def to_static(self, count: Optional[int] = None) -> nn.Conv2d:
+        """A plain ``nn.Conv2d`` computing this conv at ``count`` frames
+        (default: the active count), the adapter folded into its weight."""
         conv = nn.Conv2d(
             self.in_channels,
             self.out_channels,

@@ -1,4 +1,5 @@
 """FFN losses."""
-from .temporal_distillation import TemporalDistillationLoss
+from .temporal_distillation import (TemporalDistillationLoss, TemporalKLLoss,
+                                    temporal_kl)
 
-__all__ = ['TemporalDistillationLoss']
+__all__ = ['TemporalKLLoss', 'TemporalDistillationLoss', 'temporal_kl']

@@ -1,19 +1,19 @@
 """RecognizerFFN: MMAction2's Recognizer2D trained on several frame counts."""
-import warnings
 from contextlib import contextmanager
 from typing import Dict, List
 
 import torch
-from mmaction.evaluation import top_k_accuracy
 from mmaction.models.recognizers import Recognizer2D
 from mmaction.registry import MODELS
 from mmaction.utils import SampleList
 
+from ..losses import TemporalDistillationLoss
+
 
 @contextmanager
 def _head_segments(head, num_segments: int):
-    """Let a head that pools over a fixed ``num_segments`` (TSMHead, TSNHead
-    with consensus) pool over this clip's frame count instead."""
+    """Let a head that pools over a fixed ``num_segments`` (TSMHead) pool
+    over this clip's frame count instead."""
     if not hasattr(head, 'num_segments'):
         yield
         return
@@ -33,26 +33,31 @@ class RecognizerFFN(Recognizer2D):
     along the frame axis, as produced by ``MultiRateSampleFrames``: shape
     ``(N, sum(counts), C, H, W)`` with counts ``backbone.num_segments_list``
     in increasing order. Each clip runs through the backbone branch of its
-    count (``backbone.frame_count(T)``) and the shared head, and the
-    temporal distillation loss ties them together.
+    count (``backbone.frame_count(T)``), the neck and the shared head. The
+    loss is what the configured head computes on the highest count (its
+    ``loss_cls``, ``label_smooth_eps``, soft labels of batch blending, top-k
+    accuracies), plus the neck's auxiliary losses of each count, plus the
+    distillation term of ``distill_loss`` over all counts.
 
     Testing takes any pipeline with plain ``SampleFrames(num_clips=T)``: T is
-    read from the data sample (``num_clips``, kept by
-    ``PackActionInputs(meta_keys=(..., 'num_clips'))``) and the backbone's
-    branch policy picks the branch; the temporal shift uses the real T.
+    read from the data sample (``num_clips`` times ``clip_len``, kept by
+    ``PackActionInputs(meta_keys=(..., 'num_clips'))``); without it, T is
+    the backbone's ``num_segments``, as for ``Recognizer2D``. The backbone's
+    branch policy picks the branch; the temporal modules use the real T.
 
     Args:
-        distill_loss (dict): Config of the loss that takes the logits of
-            every count. Defaults to ``TemporalDistillationLoss``.
-        **kwargs: Arguments of :class:`Recognizer2D` (backbone, cls_head,
-            data_preprocessor, train_cfg, test_cfg, ...). The backbone must
-            offer ``num_segments_list`` and ``frame_count(T)`` (see
-            ``ResNetTSM_FFN``).
+        distill_loss (dict): Config of the distillation term, a loss called
+            with the logits of every count (dict count -> logits) that
+            returns a dict of losses. Defaults to ``TemporalKLLoss``.
+        **kwargs: Arguments of :class:`Recognizer2D` (backbone, neck,
+            cls_head, data_preprocessor, train_cfg, test_cfg, ...). The
+            backbone must offer ``num_segments_list`` and ``frame_count(T)``
+            (see ``ResNetTSM_FFN``).
     """
 
     def __init__(self,
                  *args,
-                 distill_loss: Dict = dict(type='TemporalDistillationLoss'),
+                 distill_loss: Dict = dict(type='TemporalKLLoss'),
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for attr in ('num_segments_list', 'frame_count'):
@@ -61,7 +66,16 @@ class RecognizerFFN(Recognizer2D):
                     f'RecognizerFFN needs a frame-flexible backbone with '
                     f'`{attr}` (e.g. ResNetTSM_FFN), got '
                     f'{type(self.backbone).__name__}.')
+        if not self.with_cls_head:
+            raise ValueError('RecognizerFFN needs a cls_head: its loss is the '
+                             'supervised term of the highest frame count.')
         self.distill_loss = MODELS.build(distill_loss)
+        if isinstance(self.distill_loss, TemporalDistillationLoss):
+            raise TypeError(
+                'distill_loss=TemporalDistillationLoss adds its own '
+                'cross-entropy, but RecognizerFFN takes the supervised term '
+                'from cls_head; use dict(type="TemporalKLLoss", '
+                'loss_weight=...) (the distillation term alone).')
 
     @property
     def frame_counts(self) -> tuple:
@@ -74,29 +88,31 @@ class RecognizerFFN(Recognizer2D):
 
         Args:
             inputs (torch.Tensor): ``(N, sum(counts), C, H, W)``.
-            data_samples (list[ActionDataSample]): With ``gt_label``.
+            data_samples (list[ActionDataSample]): With ``gt_label`` (class
+                indices or the soft labels of batch blending).
 
         Returns:
-            dict: ``loss_cls`` (CE of the highest count), ``loss_distill``
-            and the top-k accuracies of the highest count for the log.
+            dict: The head's losses and accuracies on the highest count
+            (``loss_cls``, ``top1_acc``, ...), the neck's auxiliary losses
+            (the highest count's under their own names, the others with a
+            ``_<T>f`` suffix) and the distillation term (``loss_distill``).
         """
         counts = self.frame_counts
         self._check_training_layout(inputs, data_samples, counts)
-        logits = {}
+        logits, losses = {}, {}
         for count, clip in zip(counts, torch.split(inputs, counts, dim=1)):
-            logits[count] = self._forward_count(clip.contiguous(), count,
-                                                data_samples)
-        labels = self._stack_labels(data_samples, logits[counts[-1]])
-        losses = self._accuracy(logits[counts[-1]], labels)
-        losses.update(self.distill_loss(logits, labels))
+            with self.backbone.frame_count(count):
+                feats, head_kwargs = self.extract_feat(
+                    clip.contiguous(), data_samples=data_samples)
+            suffix = '' if count == counts[-1] else f'_{count}f'
+            for name, value in head_kwargs.pop('loss_aux', {}).items():
+                losses[name + suffix] = value
+            with _head_segments(self.cls_head, count):
+                logits[count] = self.cls_head(feats, **head_kwargs)
+        losses.update(
+            self.cls_head.loss_by_feat(logits[counts[-1]], data_samples))
+        losses.update(self.distill_loss(logits))
         return losses
-
-    def _forward_count(self, clip: torch.Tensor, count: int,
-                       data_samples: SampleList) -> torch.Tensor:
-        with self.backbone.frame_count(count):
-            feats, kwargs = self.extract_feat(clip, data_samples=data_samples)
-        with _head_segments(self.cls_head, count):
-            return self.cls_head(feats, **kwargs)
 
     @staticmethod
     def _check_training_layout(inputs, data_samples, counts) -> None:
@@ -118,28 +134,6 @@ class RecognizerFFN(Recognizer2D):
                     f'Sampler frame counts {tuple(sampled)} do not match the '
                     f'backbone num_segments_list {counts}.')
 
-    @staticmethod
-    def _stack_labels(data_samples: SampleList,
-                      logits: torch.Tensor) -> torch.Tensor:
-        labels = torch.stack([s.gt_label for s in data_samples])
-        labels = labels.to(logits.device)
-        # Class indices arrive as (N, 1); soft labels as (N, num_classes).
-        if labels.dim() == 2 and labels.shape[1] == 1:
-            labels = labels[:, 0]
-        return labels
-
-    def _accuracy(self, logits: torch.Tensor, labels: torch.Tensor) -> Dict:
-        if labels.dim() != 1:  # soft labels: no top-k accuracy
-            return {}
-        topk = getattr(self.cls_head, 'topk', (1, 5))
-        topk = tuple(k for k in topk if k <= logits.shape[1])
-        accs = top_k_accuracy(logits.detach().cpu().numpy(),
-                              labels.detach().cpu().numpy(), topk)
-        return {
-            f'top{k}_acc': torch.tensor(a, device=logits.device)
-            for k, a in zip(topk, accs)
-        }
-
     # ------------------------------------------------------------------- test
     def predict(self, inputs: torch.Tensor, data_samples: SampleList,
                 **kwargs) -> SampleList:
@@ -148,12 +142,14 @@ class RecognizerFFN(Recognizer2D):
         Args:
             inputs (torch.Tensor): ``(N, num_views * T, C, H, W)``.
             data_samples (list[ActionDataSample]): Data samples; their
-                ``num_clips`` (times ``clip_len``) gives T.
+                ``num_clips`` (times ``clip_len``) gives T. Labels are not
+                needed.
         """
         count = self._test_frame_count(inputs, data_samples)
         with self.backbone.frame_count(count):
-            feats, predict_kwargs = self.extract_feat(
-                inputs, test_mode=True, data_samples=data_samples)
+            # As Recognizer2D: no data samples, so a neck computes no
+            # auxiliary loss (unlabelled data, any number of views).
+            feats, predict_kwargs = self.extract_feat(inputs, test_mode=True)
         with _head_segments(self.cls_head, count):
             return self.cls_head.predict(feats, data_samples,
                                          **predict_kwargs)
@@ -172,10 +168,10 @@ class RecognizerFFN(Recognizer2D):
         with _head_segments(self.cls_head, count):
             return self.cls_head(feats, **predict_kwargs)
 
-    _warned_missing_num_clips = False
-
     def _test_frame_count(self, inputs: torch.Tensor,
                           data_samples: SampleList) -> int:
+        """Frames per clip of a test batch: ``num_clips * clip_len`` of the
+        data samples, else the backbone's ``num_segments``."""
         frames = inputs.shape[1]
         counts = set()
         for sample in data_samples:
@@ -183,24 +179,22 @@ class RecognizerFFN(Recognizer2D):
             if num_clips is not None:
                 counts.add(int(num_clips) *
                            int(sample.metainfo.get('clip_len', 1) or 1))
-        if not counts:
-            if not RecognizerFFN._warned_missing_num_clips:
-                warnings.warn(
-                    'Data samples carry no `num_clips`: taking all '
-                    f'{frames} frames of a sample as one clip. For '
-                    'multi-view testing add "num_clips" to '
-                    'PackActionInputs(meta_keys=...).')
-                RecognizerFFN._warned_missing_num_clips = True
-            return frames
-        if len(counts) != 1:
+        if len(counts) > 1:
             raise ValueError(
                 f'One test batch mixes frame counts {sorted(counts)}; test '
                 'one frame count at a time.')
-        count = counts.pop()
+        if counts:
+            count = counts.pop()
+            source = 'the clip frame count (num_clips x clip_len)'
+        else:
+            count = self.backbone.active_frame_count
+            source = ("the backbone's num_segments (the data samples carry "
+                      'no num_clips; to test another T add "num_clips" to '
+                      'PackActionInputs(meta_keys=...))')
         if frames % count:
             raise ValueError(
                 f'Test input has {frames} frames per sample, not a multiple '
-                f'of the clip frame count {count} (num_clips x clip_len).')
+                f'of {source}: {count}.')
         return count
 
     def extract_feat(self,
@@ -215,10 +209,10 @@ class RecognizerFFN(Recognizer2D):
         if not (test_mode and max_views):
             return super().extract_feat(inputs, stage, data_samples,
                                         test_mode)
-        if self.with_neck:
+        if self.with_neck or self.test_cfg.get('fcn_test', False):
             raise NotImplementedError(
-                'max_testing_views with a neck is not supported by '
-                'RecognizerFFN.')
+                'test_cfg.max_testing_views together with a neck or fcn_test '
+                'is not supported by RecognizerFFN; remove one of them.')
         count = self.backbone.active_frame_count
         if max_views % count:
             raise ValueError(

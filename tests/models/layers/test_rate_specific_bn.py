@@ -8,8 +8,9 @@ from mmengine.registry import DefaultScope
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
 from mmaction.registry import MODELS
-from mmffn.models.layers import (RateSpecificBatchNorm, check_frame_counts,
+from mmffn.models.layers import (RateSpecificBatchNorm,
                                  convert_to_rate_specific_bn)
+from mmffn.utils import check_frame_counts
 
 
 def _randomised_bn(num_features=6, **kwargs):

@@ -58,7 +58,7 @@ def test_fold_gives_a_plain_conv_with_the_same_output():
         6, 4, 3, padding=1, groups=2, frame_counts=(4, 8, 16), init_std=0.2)
     x = torch.randn(1, 6, 5, 5)
     for count in (4, 8, 16):
-        plain = conv.fold(count)
+        plain = conv.to_static(count)
         assert type(plain) is nn.Conv2d
         conv.active = count
         assert torch.allclose(plain(x), conv(x), atol=1e-6)

@@ -1,7 +1,6 @@
 """Install mmffn, the Frame Flexible Network plugin for MMAction2."""
 import os.path as osp
 import re
-
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -39,15 +38,17 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     'lite': ['mmcv-lite==2.1.0'],  # CPU machines: no compiled ops
     'full': ['mmcv>=2.0.0rc4,<2.2.0'],  # better: `mim install mmcv==2.1.0`
-    'tests': ['pytest>=7'],
+    # The test command also lints, with OpenMMLab's pinned linters
+    # (.pre-commit-config.yaml, setup.cfg).
+    'tests': ['pytest>=7', 'flake8==5.0.4', 'isort==5.11.5', 'yapf==0.32.0'],
 }
 
 setup(
     name='mmffn',
     version=read_version(),
     description='Frame Flexible Network (CVPR 2023) as an MMAction2 plugin',
-    long_description=open(osp.join(HERE, 'README.md')).read()
-    if osp.exists(osp.join(HERE, 'README.md')) else '',
+    long_description=open(osp.join(HERE, 'README.md')).read() if osp.exists(
+        osp.join(HERE, 'README.md')) else '',
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.8',

@@ -5,12 +5,13 @@ they differ only in what FFN adds (rate-specific BatchNorm, weight
 alteration, multi-count training). No pretrained weights are loaded: the
 timing does not depend on the values.
 """
-import mmffn  # noqa: F401  (stack fixes before mmaction.models)
 import torch
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
+
+import mmffn  # noqa: F401  (stack fixes before mmaction.models)
 
 # init_weights logs one INFO paragraph per parameter to the current MMEngine
 # logger; a quiet logger of our own keeps the reports readable.
@@ -25,9 +26,12 @@ def feature_channels(depth: int) -> int:
 
 
 def _head(depth: int, num_classes: int, num_segments: int) -> dict:
-    return dict(type='TSMHead', num_classes=num_classes,
-                in_channels=feature_channels(depth),
-                num_segments=num_segments, dropout_ratio=0.5)
+    return dict(
+        type='TSMHead',
+        num_classes=num_classes,
+        in_channels=feature_channels(depth),
+        num_segments=num_segments,
+        dropout_ratio=0.5)
 
 
 def _build(cfg: dict, device: str) -> torch.nn.Module:
@@ -38,32 +42,44 @@ def _build(cfg: dict, device: str) -> torch.nn.Module:
     return model.to(device)
 
 
-def ffn_recognizer_config(depth: int, num_classes: int,
+def ffn_recognizer_config(depth: int,
+                          num_classes: int,
                           frame_counts=FRAME_COUNTS) -> dict:
     """Config of ``RecognizerFFN`` with ``ResNetTSM_FFN``."""
     return dict(
         type='RecognizerFFN',
-        backbone=dict(type='ResNetTSM_FFN', depth=depth,
-                      num_segments_list=frame_counts, pretrained=None),
+        backbone=dict(
+            type='ResNetTSM_FFN',
+            depth=depth,
+            num_segments_list=frame_counts,
+            pretrained=None),
         cls_head=_head(depth, num_classes, frame_counts[-1]))
 
 
-def ffn_recognizer(depth: int, num_classes: int, device: str = 'cpu',
+def ffn_recognizer(depth: int,
+                   num_classes: int,
+                   device: str = 'cpu',
                    frame_counts=FRAME_COUNTS) -> torch.nn.Module:
     """``RecognizerFFN`` with ``ResNetTSM_FFN`` trained at ``frame_counts``."""
-    return _build(ffn_recognizer_config(depth, num_classes, frame_counts),
-                  device)
+    return _build(
+        ffn_recognizer_config(depth, num_classes, frame_counts), device)
 
 
-def tsm_recognizer(depth: int, num_classes: int, num_segments: int,
+def tsm_recognizer(depth: int,
+                   num_classes: int,
+                   num_segments: int,
                    device: str = 'cpu') -> torch.nn.Module:
     """MMAction2's ``Recognizer2D`` with ``ResNetTSM`` at ``num_segments``."""
     return _build(
-        dict(type='Recognizer2D',
-             backbone=dict(type='ResNetTSM', depth=depth,
-                           num_segments=num_segments, pretrained=None,
-                           pretrained2d=False),
-             cls_head=_head(depth, num_classes, num_segments)), device)
+        dict(
+            type='Recognizer2D',
+            backbone=dict(
+                type='ResNetTSM',
+                depth=depth,
+                num_segments=num_segments,
+                pretrained=None,
+                pretrained2d=False),
+            cls_head=_head(depth, num_classes, num_segments)), device)
 
 
 def labelled_samples(batch: int, num_classes: int) -> list:
@@ -76,7 +92,10 @@ def labelled_samples(batch: int, num_classes: int) -> list:
     return samples
 
 
-def random_clips(batch: int, frames: int, size: int, device: str,
+def random_clips(batch: int,
+                 frames: int,
+                 size: int,
+                 device: str,
                  seed: int = 0) -> torch.Tensor:
     """Normalised-looking inputs ``(batch, frames, 3, size, size)``."""
     generator = torch.Generator().manual_seed(seed)
@@ -86,8 +105,8 @@ def random_clips(batch: int, frames: int, size: int, device: str,
 
 def sgd(model: torch.nn.Module) -> torch.optim.Optimizer:
     """The optimizer of FFN's recipe (without TSM's per-group lr)."""
-    return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9,
-                           weight_decay=5e-4)
+    return torch.optim.SGD(
+        model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
 
 def training_step(model, optimizer, inputs, data_samples) -> None:

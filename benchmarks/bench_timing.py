@@ -28,24 +28,44 @@ def common_parser(description: str,
     the paper's setting is ``--depth 50 --size 224 --device cuda``.
     """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument('--depth', type=int, default=depth,
-                        choices=(18, 34, 50, 101, 152), help='ResNet depth')
-    parser.add_argument('--size', type=int, default=size,
-                        help='square frame resolution in pixels')
-    parser.add_argument('--batch', type=int, default=batch,
-                        help='videos per batch')
-    parser.add_argument('--repeats', type=int, default=repeats,
-                        help='timed repeats per contender (interleaved)')
-    parser.add_argument('--warmup', type=int, default=2,
-                        help='untimed calls per contender before timing')
-    parser.add_argument('--num-classes', type=int, default=174,
-                        help='classes of the TSM head (SSv2 has 174)')
-    parser.add_argument('--device', default='cpu',
-                        help='cpu, cuda or cuda:N')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch intra-op threads (default: torch\'s)')
-    parser.add_argument('--json', default=None,
-                        help='also write the results to this JSON file')
+    parser.add_argument(
+        '--depth',
+        type=int,
+        default=depth,
+        choices=(18, 34, 50, 101, 152),
+        help='ResNet depth')
+    parser.add_argument(
+        '--size',
+        type=int,
+        default=size,
+        help='square frame resolution in pixels')
+    parser.add_argument(
+        '--batch', type=int, default=batch, help='videos per batch')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=repeats,
+        help='timed repeats per contender (interleaved)')
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=2,
+        help='untimed calls per contender before timing')
+    parser.add_argument(
+        '--num-classes',
+        type=int,
+        default=174,
+        help='classes of the TSM head (SSv2 has 174)')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch intra-op threads (default: torch\'s)')
+    parser.add_argument(
+        '--json',
+        default=None,
+        help='also write the results to this JSON file')
     return parser
 
 
@@ -122,8 +142,13 @@ def summary(values: Sequence[float]) -> Dict[str, float]:
         q1, _, q3 = statistics.quantiles(values, n=4, method='inclusive')
     else:
         q1 = q3 = values[0]
-    return dict(median=statistics.median(values), q1=q1, q3=q3,
-                min=values[0], max=values[-1], n=len(values))
+    return dict(
+        median=statistics.median(values),
+        q1=q1,
+        q3=q3,
+        min=values[0],
+        max=values[-1],
+        n=len(values))
 
 
 def paired_ratio(numerator: Sequence[float],
@@ -162,7 +187,8 @@ def format_time(seconds: float) -> str:
     return f'{seconds * 1e3:.1f}'
 
 
-def time_row(label: str, stats: Dict[str, float],
+def time_row(label: str,
+             stats: Dict[str, float],
              ratio: Optional[Dict[str, float]] = None,
              goal: str = '') -> str:
     """One markdown table row: times in ms, ratio as median [q1, q3]."""
@@ -199,5 +225,11 @@ def report(title: str, args: argparse.Namespace, lines: List[str],
     print('\n'.join(lines))
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(dict(title=title, machine=info, settings=vars(args),
-                           results=results), f, indent=2)
+            json.dump(
+                dict(
+                    title=title,
+                    machine=info,
+                    settings=vars(args),
+                    results=results),
+                f,
+                indent=2)

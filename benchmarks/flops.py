@@ -21,18 +21,16 @@ Example::
 """
 import warnings
 
+import bench_models as bm
+import bench_timing as bt
 import torch
 from mmengine.analysis import get_model_complexity_info
 from mmengine.logging import MMLogger
 
-import bench_models as bm
-import bench_timing as bt
-
 GOAL = 1.002
 
 
-def count(model: torch.nn.Module, frames: int, size: int,
-          device: str) -> dict:
+def count(model: torch.nn.Module, frames: int, size: int, device: str) -> dict:
     """FLOPs and parameters of ``model.extract_feat`` on one T-frame clip."""
     model.eval()
     model.forward = model.extract_feat  # as get_flops.py does
@@ -47,12 +45,13 @@ def count(model: torch.nn.Module, frames: int, size: int,
             warnings.simplefilter('ignore')
             if frame_count is None:
                 info = get_model_complexity_info(
-                    model, inputs=(clip, ), show_table=False,
-                    show_arch=False)
+                    model, inputs=(clip, ), show_table=False, show_arch=False)
             else:
                 with frame_count(frames):
                     info = get_model_complexity_info(
-                        model, inputs=(clip, ), show_table=False,
+                        model,
+                        inputs=(clip, ),
+                        show_table=False,
                         show_arch=False)
     finally:
         logger.setLevel(level)
@@ -61,8 +60,12 @@ def count(model: torch.nn.Module, frames: int, size: int,
 
 def main(argv=None) -> dict:
     parser = bt.common_parser(__doc__.split('\n')[0], batch=1, repeats=1)
-    parser.add_argument('--frames', type=int, nargs='+', default=[4, 8, 16],
-                        help='frame counts T to count')
+    parser.add_argument(
+        '--frames',
+        type=int,
+        nargs='+',
+        default=[4, 8, 16],
+        help='frame counts T to count')
     args = parser.parse_args(argv)
     bt.check_common_args(args)
     bad = [t for t in args.frames if t <= 0]
@@ -83,21 +86,21 @@ def main(argv=None) -> dict:
         tsm_info = count(tsm, frames, args.size, args.device)
         flops_ratio = ffn_info['flops'] / tsm_info['flops']
         params_ratio = ffn_info['params'] / tsm_info['params']
-        lines.append(
-            f'| {frames} | {tsm_info["flops"] / 1e9:.3f} | '
-            f'{ffn_info["flops"] / 1e9:.3f} | {flops_ratio:.4f} | '
-            f'<= {GOAL} | {tsm_info["params"] / 1e6:.3f} | '
-            f'{ffn_info["params"] / 1e6:.3f} | {params_ratio:.4f} |')
-        results[frames] = dict(ffn=ffn_info, tsm=tsm_info,
-                               flops_ratio=flops_ratio,
-                               params_ratio=params_ratio)
+        lines.append(f'| {frames} | {tsm_info["flops"] / 1e9:.3f} | '
+                     f'{ffn_info["flops"] / 1e9:.3f} | {flops_ratio:.4f} | '
+                     f'<= {GOAL} | {tsm_info["params"] / 1e6:.3f} | '
+                     f'{ffn_info["params"] / 1e6:.3f} | {params_ratio:.4f} |')
+        results[frames] = dict(
+            ffn=ffn_info,
+            tsm=tsm_info,
+            flops_ratio=flops_ratio,
+            params_ratio=params_ratio)
     overhead = ffn.backbone.parameter_overhead()
     lines.append(f'\nFFN parameter overhead (backbone): '
                  f'{overhead["rate_specific_norm"] / 1e6:.3f}M rate-specific '
                  f'BN + {overhead["weight_alteration"] / 1e6:.3f}M adapters')
     bt.report('FLOPs and parameters (mmengine.analysis)', args, lines,
-              dict(per_frames=results, goal=GOAL,
-                   parameter_overhead=overhead))
+              dict(per_frames=results, goal=GOAL, parameter_overhead=overhead))
     return results
 
 

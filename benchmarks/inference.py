@@ -17,10 +17,10 @@ Example::
 
     python benchmarks/inference.py --depth 50 --size 112 --batch 1
 """
-import torch
-
 import bench_models as bm
 import bench_timing as bt
+import torch
+
 from mmffn.deploy import build_deployed
 
 GOAL = 1.03
@@ -28,8 +28,12 @@ GOAL = 1.03
 
 def main(argv=None) -> dict:
     parser = bt.common_parser(__doc__.split('\n')[0], batch=1, repeats=20)
-    parser.add_argument('--frames', type=int, nargs='+', default=[4, 8, 16],
-                        help='frame counts T to time')
+    parser.add_argument(
+        '--frames',
+        type=int,
+        nargs='+',
+        default=[4, 8, 16],
+        help='frame counts T to time')
     args = parser.parse_args(argv)
     bt.check_common_args(args)
     bad = [t for t in args.frames if t <= 0]

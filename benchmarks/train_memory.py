@@ -27,10 +27,9 @@ import json
 import subprocess
 import sys
 
-import torch
-
 import bench_models as bm
 import bench_timing as bt
+import torch
 
 GOAL = 1.85
 
@@ -85,12 +84,16 @@ def _child_command(args, model: str) -> list:
 
 def main(argv=None) -> dict:
     parser = bt.common_parser(__doc__.split('\n')[0], repeats=3)
-    parser.add_argument('--steps', type=int, default=2,
-                        help='training steps per measurement (the first '
-                        'creates gradients and momentum buffers)')
+    parser.add_argument(
+        '--steps',
+        type=int,
+        default=2,
+        help='training steps per measurement (the first '
+        'creates gradients and momentum buffers)')
     parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
-    parser.add_argument('--model', choices=('ffn', 'tsm'),
-                        help=argparse.SUPPRESS)  # with --child
+    parser.add_argument(
+        '--model', choices=('ffn', 'tsm'),
+        help=argparse.SUPPRESS)  # with --child
     args = parser.parse_args(argv)
     bt.check_common_args(args)
     if args.steps <= 0:
@@ -110,8 +113,8 @@ def main(argv=None) -> dict:
     for round_index in range(args.repeats):
         order = ('ffn', 'tsm') if round_index % 2 == 0 else ('tsm', 'ffn')
         for model in order:
-            proc = subprocess.run(_child_command(args, model),
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                _child_command(args, model), capture_output=True, text=True)
             if proc.returncode != 0:
                 raise RuntimeError(f'{model} measurement failed:\n'
                                    f'{proc.stderr[-3000:]}')
@@ -124,8 +127,10 @@ def main(argv=None) -> dict:
 
     def row(label, name, goal_ratio=None):
         s = stats[name]
-        cells = [label, f'{s["median"] / 2**20:.0f}',
-                 f'{s["min"] / 2**20:.0f}-{s["max"] / 2**20:.0f}']
+        cells = [
+            label, f'{s["median"] / 2**20:.0f}',
+            f'{s["min"] / 2**20:.0f}-{s["max"] / 2**20:.0f}'
+        ]
         if goal_ratio is None:
             cells += ['1 (reference)', '']
         else:
@@ -143,8 +148,8 @@ def main(argv=None) -> dict:
         row('TSM 16F', 'tsm'),
         row('FFN 4+8+16F', 'ffn', ratio)
     ]
-    results = dict(peak_bytes=peaks, stats=stats, ratio=ratio, goal=GOAL,
-                   method=method)
+    results = dict(
+        peak_bytes=peaks, stats=stats, ratio=ratio, goal=GOAL, method=method)
     bt.report('Peak training memory', args, lines, results)
     return results
 

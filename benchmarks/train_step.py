@@ -45,14 +45,16 @@ def separate_steps(args, ffn_inputs, samples):
 
 def main(argv=None) -> dict:
     parser = bt.common_parser(__doc__.split('\n')[0])
-    parser.add_argument('--separate', action='store_true',
-                        help='also time three stock TSMs at 4, 8, 16 frames')
+    parser.add_argument(
+        '--separate',
+        action='store_true',
+        help='also time three stock TSMs at 4, 8, 16 frames')
     args = parser.parse_args(argv)
     bt.check_common_args(args)
 
     ffn = bm.ffn_recognizer(args.depth, args.num_classes, args.device).train()
-    tsm = bm.tsm_recognizer(args.depth, args.num_classes,
-                            bm.FRAME_COUNTS[-1], args.device).train()
+    tsm = bm.tsm_recognizer(args.depth, args.num_classes, bm.FRAME_COUNTS[-1],
+                            args.device).train()
     ffn_inputs = bm.random_clips(args.batch, sum(bm.FRAME_COUNTS), args.size,
                                  args.device)
     # The same frames: TSM gets the 16-frame clip FFN also trains on.
@@ -83,8 +85,13 @@ def main(argv=None) -> dict:
         lines.append(
             bt.time_row('3 stock TSMs, 4F + 8F + 16F', stats['separate'],
                         ratios['separate'], 'reference for FFN'))
-    results = dict(times=times, stats=stats, ratio=ratios['ffn'],
-                   ratios=ratios, goal=GOAL, floor=FLOOR)
+    results = dict(
+        times=times,
+        stats=stats,
+        ratio=ratios['ffn'],
+        ratios=ratios,
+        goal=GOAL,
+        floor=FLOOR)
     bt.report('Training step (forward + backward + SGD step)', args, lines,
               results)
     return results

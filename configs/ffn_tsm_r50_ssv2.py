@@ -1,11 +1,15 @@
 # FFN, TSM-R50, Something-Something V2: the paper's recipe (FFN, CVPR 2023).
 # 2 GPUs x 16 videos = batch 32 at lr 0.01; `--auto-scale-lr` rescales it.
-_base_ = ['_base_/models/ffn_tsm_r50.py', 'mmaction::_base_/default_runtime.py']
+_base_ = [
+    '_base_/models/ffn_tsm_r50.py', 'mmaction::_base_/default_runtime.py'
+]
 
 frame_counts = (4, 8, 16)  # the trained sub-networks; any sorted list
 model = dict(
-    backbone=dict(num_segments_list=frame_counts, num_segments=frame_counts[-1]),
-    cls_head=dict(num_classes=174, num_segments=frame_counts[-1], dropout_ratio=0.5))
+    backbone=dict(
+        num_segments_list=frame_counts, num_segments=frame_counts[-1]),
+    cls_head=dict(
+        num_classes=174, num_segments=frame_counts[-1], dropout_ratio=0.5))
 
 dataset_type = 'VideoDataset'
 data_root = 'data/sthv2/videos'
@@ -17,12 +21,20 @@ file_client_args = dict(io_backend='disk')
 # crop for all of them. No flip: Something-Something labels are directional.
 train_pipeline = [
     dict(type='DecordInit', **file_client_args),
-    dict(type='MultiRateSampleFrames', clip_len=1, frame_interval=1,
-         num_clips_list=frame_counts),
+    dict(
+        type='MultiRateSampleFrames',
+        clip_len=1,
+        frame_interval=1,
+        num_clips_list=frame_counts),
     dict(type='UniqueDecordDecode'),
     dict(type='Resize', scale=(-1, 256)),
-    dict(type='MultiScaleCrop', input_size=224, scales=(1, 0.875, 0.75, 0.66),
-         random_crop=False, max_wh_scale_gap=1, num_fixed_crops=13),
+    dict(
+        type='MultiScaleCrop',
+        input_size=224,
+        scales=(1, 0.875, 0.75, 0.66),
+        random_crop=False,
+        max_wh_scale_gap=1,
+        num_fixed_crops=13),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs', meta_keys=('img_shape', 'frame_counts')),
@@ -32,14 +44,19 @@ train_pipeline = [
 # (see README "Evaluate at any frame count").
 val_pipeline = [
     dict(type='DecordInit', **file_client_args),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1,
-         num_clips=frame_counts[-1], test_mode=True),
+    dict(
+        type='SampleFrames',
+        clip_len=1,
+        frame_interval=1,
+        num_clips=frame_counts[-1],
+        test_mode=True),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs',
-         meta_keys=('img_shape', 'num_clips', 'clip_len')),
+    dict(
+        type='PackActionInputs',
+        meta_keys=('img_shape', 'num_clips', 'clip_len')),
 ]
 
 train_dataloader = dict(
@@ -76,8 +93,13 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 param_scheduler = [
-    dict(type='MultiStepLR', begin=0, end=50, by_epoch=True,
-         milestones=[20, 40], gamma=0.1)
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=50,
+        by_epoch=True,
+        milestones=[20, 40],
+        gamma=0.1)
 ]
 
 # TSM's groups (classifier weight lr x5, bias x10 with fc_lr5; norms without

@@ -7,9 +7,10 @@ registries, so a config only needs
 ``custom_imports = dict(imports=['mmffn'], allow_failed_imports=False)``.
 """
 from .requirements import check_mmcv
+
 check_mmcv()  # first: a clear error if no mmcv is installed (docs/install.md)
-from .compat import apply_compat
-from .reliability_patches import apply_reliability_patches
+from .compat import apply_compat  # noqa: E402
+from .reliability_patches import apply_reliability_patches  # noqa: E402
 
 apply_compat()
 apply_reliability_patches()

@@ -100,23 +100,27 @@ def stub_missing_drn_localizer() -> bool:
     spec = importlib.util.find_spec('mmaction')
     if spec is None or not spec.submodule_search_locations:
         return False
-    require_version('mmaction2', _mmaction2_version(), MMACTION2_TESTED,
-                    'stub_missing_drn_localizer '
-                    '(mmaction.models.localizers.drn)')
+    require_version(
+        'mmaction2', _mmaction2_version(), MMACTION2_TESTED,
+        'stub_missing_drn_localizer '
+        '(mmaction.models.localizers.drn)')
     roots = list(spec.submodule_search_locations)
-    if any(os.path.isdir(os.path.join(root, 'models', 'localizers', 'drn'))
-           for root in roots):
+    if any(
+            os.path.isdir(os.path.join(root, 'models', 'localizers', 'drn'))
+            for root in roots):
         return False
     name = 'mmaction.models.localizers.drn'
     if name in sys.modules:
         return False
 
     class DRN:  # noqa: D101 - placeholder with a clear error
+
         def __init__(self, *args, **kwargs):
             raise ImportError(
                 'DRN is not available: the installed mmaction2 package lacks '
                 'mmaction/models/localizers/drn (open-mmlab/mmaction2#2714). '
-                'mmffn stubbed it so that the rest of mmaction.models imports.')
+                'mmffn stubbed it so that the rest of mmaction.models imports.'
+            )
 
     package = types.ModuleType(name)
     package.__path__ = []  # a package without files
@@ -144,7 +148,8 @@ def _restricted_getattr(obj, name):
         return getattr(obj, name)
     raise pickle.UnpicklingError(
         f'Refusing getattr({obj!r}, {name!r}) while loading a checkpoint with '
-        'weights_only=True: only HistoryBuffer statistics methods are allowed.')
+        'weights_only=True: only HistoryBuffer statistics methods are allowed.'
+    )
 
 
 def checkpoint_safe_globals() -> list:
@@ -185,12 +190,12 @@ def allow_mmengine_checkpoints_under_weights_only() -> None:
     """
     import torch
     name = 'allow_mmengine_checkpoints_under_weights_only'
-    require_version('torch', str(torch.__version__),
-                    TORCH_WEIGHTS_ONLY_TESTED,
+    require_version('torch', str(torch.__version__), TORCH_WEIGHTS_ONLY_TESTED,
                     name + ' (torch.serialization.add_safe_globals)')
-    require_version('mmengine', _mmengine_version(), MMENGINE_TESTED,
-                    name + ' (mmengine.logging.HistoryBuffer.'
-                    '_statistics_methods)')
+    require_version(
+        'mmengine', _mmengine_version(), MMENGINE_TESTED,
+        name + ' (mmengine.logging.HistoryBuffer.'
+        '_statistics_methods)')
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 

@@ -29,12 +29,12 @@ from typing import Dict, NamedTuple, Optional, Union
 
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import (_load_checkpoint,
                                         _load_checkpoint_to_model)
 
-from mmaction.registry import MODELS
 from .datasets.pipeline_conversion import (fixed_frames_loader,
                                            fixed_frames_pipeline)
 from .models.layers import to_static
@@ -100,8 +100,11 @@ def deployed_model_config(model_cfg: dict, frames: int) -> dict:
     for key in FFN_BACKBONE_KEYS:
         backbone.pop(key, None)
     # The weights come from the checkpoint; nothing may be loaded over them.
-    backbone.update(type='ResNetTSM', num_segments=frames, pretrained=None,
-                    pretrained2d=False)
+    backbone.update(
+        type='ResNetTSM',
+        num_segments=frames,
+        pretrained=None,
+        pretrained2d=False)
     backbone.pop('init_cfg', None)
     model.update(type='Recognizer2D', backbone=backbone)
     head = model.get('cls_head')
@@ -174,9 +177,8 @@ def fold_branch_state_dict(model: nn.Module,
     """
     frames = check_frame_count(frames, 'frames')
     folded = to_static(model, model.backbone.branch_for(frames))
-    return OrderedDict(
-        (key, value.detach().clone())
-        for key, value in folded.state_dict().items())
+    return OrderedDict((key, value.detach().clone())
+                       for key, value in folded.state_dict().items())
 
 
 _DROP = object()  # what _plain returns for a value to leave out
@@ -192,14 +194,14 @@ def _plain(value):
         return _DROP if any(i is _DROP for i in items) else type(value)(items)
     if isinstance(value, dict):
         items = {k: _plain(v) for k, v in value.items()}
-        if all(isinstance(k, str) for k in items) and not any(
-                v is _DROP for v in items.values()):
+        if all(isinstance(k, str)
+               for k in items) and not any(v is _DROP for v in items.values()):
             return items
     return _DROP
 
 
-def deployed_meta(meta: Optional[dict], frames: int, branch: int,
-                  counts, config_text: str, source: str) -> Dict:
+def deployed_meta(meta: Optional[dict], frames: int, branch: int, counts,
+                  config_text: str, source: str) -> Dict:
     """Checkpoint meta: the plain part of the FFN meta plus where it came
     from; ``cfg`` is the deployed config so that it describes the weights.
     """
@@ -210,7 +212,9 @@ def deployed_meta(meta: Optional[dict], frames: int, branch: int,
             kept[key] = value
     kept['cfg'] = config_text
     kept['ffn_deploy'] = dict(
-        frames=frames, branch=branch, num_segments_list=list(counts),
+        frames=frames,
+        branch=branch,
+        num_segments_list=list(counts),
         source_checkpoint=source)
     return kept
 
@@ -249,14 +253,17 @@ def build_deployed(model: nn.Module, model_cfg: dict,
     """
     deployed = MODELS.build(deployed_model_config(model_cfg, frames))
     # strict: any key FFN and the stock model disagree on is a bug here.
-    deployed.load_state_dict(fold_branch_state_dict(model, frames),
-                             strict=True)
+    deployed.load_state_dict(
+        fold_branch_state_dict(model, frames), strict=True)
     return deployed.eval()
 
 
 @torch.no_grad()
-def compare_outputs(model: nn.Module, deployed: nn.Module, frames: int,
-                    size: int = 64, seed: int = 0) -> Dict[str, float]:
+def compare_outputs(model: nn.Module,
+                    deployed: nn.Module,
+                    frames: int,
+                    size: int = 64,
+                    seed: int = 0) -> Dict[str, float]:
     """Head outputs of FFN and the deployed model on one random clip.
 
     Both run in eval mode on ``(1, T, 3, size, size)``.
@@ -276,8 +283,9 @@ def compare_outputs(model: nn.Module, deployed: nn.Module, frames: int,
     finally:
         model.train(modes[0])
         deployed.train(modes[1])
-    return dict(max_abs_diff=(expected - actual).abs().max().item(),
-                max_abs_output=expected.abs().max().item())
+    return dict(
+        max_abs_diff=(expected - actual).abs().max().item(),
+        max_abs_output=expected.abs().max().item())
 
 
 def deploy(config: Union[str, Config],
@@ -338,9 +346,9 @@ def deploy(config: Union[str, Config],
     config_text = header + stock_cfg.pretty_text
     with open(stem + '.py', 'w', encoding='utf-8') as f:
         f.write(config_text)
-    meta = deployed_meta(loaded.get('meta'), frames, branch,
-                         model.backbone.num_segments_list, config_text,
-                         osp.basename(checkpoint))
+    meta = deployed_meta(
+        loaded.get('meta'), frames, branch, model.backbone.num_segments_list,
+        config_text, osp.basename(checkpoint))
     state_dict = OrderedDict(
         (k, v.cpu()) for k, v in deployed.state_dict().items())
     torch.save({'state_dict': state_dict, 'meta': meta}, stem + '.pth')

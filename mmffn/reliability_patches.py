@@ -34,9 +34,11 @@ def _atomic_save_checkpoint(original):
                 or str(filename).startswith('pavi://') or not isinstance(
                     get_file_backend(filename, backend_args=backend_args),
                     LocalBackend)):
-            return original(checkpoint, filename,
-                            file_client_args=file_client_args,
-                            backend_args=backend_args)
+            return original(
+                checkpoint,
+                filename,
+                file_client_args=file_client_args,
+                backend_args=backend_args)
         import torch
         path = os.path.abspath(os.fspath(filename))
         folder, name = os.path.split(path)
@@ -79,9 +81,10 @@ def save_checkpoints_atomically() -> None:
     import mmengine.runner as runner_package
     from mmengine.runner import checkpoint as checkpoint_module
     from mmengine.runner import runner as runner_module
-    require_version('mmengine', _mmengine_version(), MMENGINE_TESTED,
-                    'save_checkpoints_atomically '
-                    '(mmengine.runner.checkpoint.save_checkpoint)')
+    require_version(
+        'mmengine', _mmengine_version(), MMENGINE_TESTED,
+        'save_checkpoints_atomically '
+        '(mmengine.runner.checkpoint.save_checkpoint)')
     original = checkpoint_module.save_checkpoint
     if is_patched(original):
         return
@@ -89,9 +92,9 @@ def save_checkpoints_atomically() -> None:
     # Callers bind the name at import; these hold it (the strategies of
     # FlexibleRunner import it lazily from mmengine.runner.checkpoint).
     modules = [checkpoint_module, runner_module, runner_package] + [
-        sys.modules[name] for name in ('mmengine._strategy.deepspeed',
-                                       'mmengine._strategy.colossalai')
-        if name in sys.modules
+        sys.modules[name]
+        for name in ('mmengine._strategy.deepspeed',
+                     'mmengine._strategy.colossalai') if name in sys.modules
     ]
     for module in modules:
         if getattr(module, 'save_checkpoint', None) is original:
@@ -130,9 +133,10 @@ def name_the_file_in_checkpoint_errors() -> None:
     refusals) keeps its type, anything else becomes a RuntimeError.
     """
     from mmengine.runner.checkpoint import CheckpointLoader
-    require_version('mmengine', _mmengine_version(), MMENGINE_TESTED,
-                    'name_the_file_in_checkpoint_errors (mmengine.runner.'
-                    "checkpoint.CheckpointLoader._schemes[''])")
+    require_version(
+        'mmengine', _mmengine_version(), MMENGINE_TESTED,
+        'name_the_file_in_checkpoint_errors (mmengine.runner.'
+        "checkpoint.CheckpointLoader._schemes[''])")
     original = CheckpointLoader._schemes['']
     if is_patched(original):
         return
@@ -159,9 +163,10 @@ def name_the_file_in_video_errors() -> None:
     OpenCVInit are unchanged.
     """
     from mmaction.datasets.transforms.loading import DecordInit
-    require_version('mmaction2', _mmaction2_version(), MMACTION2_TESTED,
-                    'name_the_file_in_video_errors '
-                    '(mmaction.datasets.transforms.DecordInit.transform)')
+    require_version(
+        'mmaction2', _mmaction2_version(), MMACTION2_TESTED,
+        'name_the_file_in_video_errors '
+        '(mmaction.datasets.transforms.DecordInit.transform)')
     original = DecordInit.transform
     if is_patched(original):
         return

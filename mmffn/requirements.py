@@ -63,5 +63,7 @@ def check_mmcv():
     full = _installed_version('mmcv')
     lite = _installed_version('mmcv-lite')
     if full is not None and lite is not None:
-        warnings.warn(BOTH_INSTALLED_MESSAGE.format(full=full, lite=lite),
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            BOTH_INSTALLED_MESSAGE.format(full=full, lite=lite),
+            RuntimeWarning,
+            stacklevel=2)

@@ -1,7 +1,8 @@
-"""Shared fixtures: a tiny generated video set for end-to-end tests."""
+"""Shared fixtures: a tiny generated video set for end-to-end tests and the
+builders of shared_builders.py."""
 import pytest
-
 from e2e_helpers import TINY_CLASSES
+from shared_builders import randomise_norms as _randomise_norms
 
 
 @pytest.fixture(scope='session')
@@ -10,6 +11,17 @@ def tiny_video_root(tmp_path_factory):
     from mmffn.datasets.synthetic import generate_temporal_video_dataset
     root = str(tmp_path_factory.mktemp('tiny_videos'))
     generate_temporal_video_dataset(
-        root, num_train=16, num_val=8, num_frames=20, size=32, seed=0,
+        root,
+        num_train=16,
+        num_val=8,
+        num_frames=20,
+        size=32,
+        seed=0,
         classes=TINY_CLASSES)
     return root
+
+
+@pytest.fixture
+def randomise_norms():
+    """``randomise_norms(model, seed=0)``: non-trivial norms everywhere."""
+    return _randomise_norms

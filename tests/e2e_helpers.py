@@ -49,8 +49,13 @@ def run_tool(args, timeout=600, env=None, check=True):
     full_env = dict(os.environ, PYTHON=sys.executable)
     full_env.setdefault('OMP_NUM_THREADS', '1')
     full_env.update(env or {})
-    proc = subprocess.run(args, cwd=REPO, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        args,
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
             f'{" ".join(map(str, args))} exited {proc.returncode}\n'

@@ -54,7 +54,7 @@ def test_drn_stub_does_not_hide_other_import_errors():
         importlib.import_module('mmaction.models.localizers.drn.other')
 
 
-# --- dependencies mmaction2/mmengine use but do not declare -------------------
+# --- dependencies mmaction2/mmengine use but do not declare  -----------------
 def test_undeclared_dependencies_are_declared_by_mmffn():
     requires = ' '.join(importlib.metadata.requires('mmffn'))
     assert 'importlib_metadata' in requires or 'importlib-metadata' in requires
@@ -69,16 +69,15 @@ def test_undeclared_dependencies_are_declared_by_mmffn():
 def test_mmaction_scope_config_inheritance(tmp_path):
     from mmengine.config import Config
     cfg_file = tmp_path / 'cfg.py'
-    cfg_file.write_text(
-        "_base_ = 'mmaction::_base_/models/tsm_r50.py'\n"
-        "custom_imports = dict(imports=['mmffn'], "
-        'allow_failed_imports=False)\n')
+    cfg_file.write_text("_base_ = 'mmaction::_base_/models/tsm_r50.py'\n"
+                        "custom_imports = dict(imports=['mmffn'], "
+                        'allow_failed_imports=False)\n')
     cfg = Config.fromfile(str(cfg_file))
     assert cfg.model.backbone.type == 'ResNetTSM'
     assert cfg.model.cls_head.num_classes == 400
 
 
-# --- torch.load(weights_only=True) and MMEngine checkpoints -------------------
+# --- torch.load(weights_only=True) and MMEngine checkpoints  -----------------
 def _save_mmengine_style_checkpoint(path):
     import numpy as np
     from mmengine.logging import MessageHub
@@ -128,8 +127,9 @@ def test_restricted_getattr_refuses_other_lookups(tmp_path, obj_name):
     import collections
 
     from mmengine.logging import HistoryBuffer
-    obj = dict(HistoryBuffer=HistoryBuffer,
-               OrderedDict=collections.OrderedDict)[obj_name[0]]
+    obj = dict(
+        HistoryBuffer=HistoryBuffer,
+        OrderedDict=collections.OrderedDict)[obj_name[0]]
     path = tmp_path / 'evil.pth'
     torch.save({'x': _Lookup(obj, obj_name[1])}, path)
     with pytest.raises(pickle.UnpicklingError, match='Refusing getattr'):
@@ -152,10 +152,9 @@ def test_unsafe_loading_is_not_switched_on_globally():
 def test_cpu_ddp_without_cuda_needs_the_fix(tmp_path):
     """Unpatched MMEngine DDP wrapping rejects device_ids for CPU modules."""
     import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
-
-    from mmengine.model.wrappers import MMDistributedDataParallel
     from mmengine.model import BaseModel
+    from mmengine.model.wrappers import MMDistributedDataParallel
+    from torch.nn.parallel import DistributedDataParallel
 
     class Tiny(BaseModel):
 
@@ -225,8 +224,8 @@ def unpatched(monkeypatch):
 
 
 def _set_version(monkeypatch, module, version):
-    monkeypatch.setattr(importlib.import_module(module), '__version__',
-                        version)
+    monkeypatch.setattr(
+        importlib.import_module(module), '__version__', version)
 
 
 def test_tested_ranges_hold_the_installed_stack():
@@ -270,8 +269,7 @@ def test_require_version(installed, tested, inside):
 @pytest.mark.parametrize('patch, module, version, package, tested', [
     ('allow_cpu_distributed', 'mmengine', '0.11.0', 'mmengine',
      MMENGINE_RANGE),
-    ('allow_cpu_distributed', 'mmengine', '0.9.1', 'mmengine',
-     MMENGINE_RANGE),
+    ('allow_cpu_distributed', 'mmengine', '0.9.1', 'mmengine', MMENGINE_RANGE),
     ('allow_mmengine_checkpoints_under_weights_only', 'mmengine', '0.11.0',
      'mmengine', MMENGINE_RANGE),
     ('allow_mmengine_checkpoints_under_weights_only', 'torch', '2.5.1',
@@ -352,7 +350,7 @@ def test_wrapped_is_the_upstream_original():
     ('torch', '2.5.1', 'torch', '>=2.6.0'),
 ])
 def test_import_mmffn_fails_on_an_untested_version(module, version, package,
-                                                  tested):
+                                                   tested):
     proc = run_python(f'import {module}; {module}.__version__ = {version!r}; '
                       'import mmffn')
     assert proc.returncode != 0

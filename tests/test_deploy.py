@@ -13,11 +13,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
-from mmaction.structures import ActionDataSample
 from mmffn.deploy import (build_ffn, deploy, deployed_config,
                           deployed_model_config, fold_branch_state_dict)
 from mmffn.models.layers import WeightAlteredConv2d
@@ -58,8 +58,8 @@ def _randomise(model: torch.nn.Module, seed: int = 0) -> None:
             elif isinstance(module, WeightAlteredConv2d):
                 for adapter in module.alteration.values():
                     adapter.weight.copy_(
-                        torch.randn(adapter.weight.shape,
-                                    generator=generator) * 0.2)
+                        torch.randn(adapter.weight.shape, generator=generator)
+                        * 0.2)
         fc = model.cls_head.fc_cls
         fc.weight.copy_(torch.randn(fc.weight.shape, generator=generator))
         fc.bias.copy_(torch.randn(fc.bias.shape, generator=generator))
@@ -75,8 +75,9 @@ def ffn_files(tmp_path_factory):
     model = build_ffn(Config.fromfile(str(config)))
     _randomise(model)
     checkpoint = root / 'tiny_ffn.pth'
-    meta = dict(epoch=3, dataset_meta=dict(classes=['a', 'b']),
-                not_plain=np.zeros(2))  # dropped: needs a numpy global
+    meta = dict(
+        epoch=3, dataset_meta=dict(classes=['a', 'b']),
+        not_plain=np.zeros(2))  # dropped: needs a numpy global
     torch.save({'state_dict': model.state_dict(), 'meta': meta}, checkpoint)
     return str(config), str(checkpoint), model.eval()
 
@@ -84,8 +85,11 @@ def ffn_files(tmp_path_factory):
 def _raw_clips(frames: int, seed: int) -> list:
     generator = torch.Generator().manual_seed(seed)
     return [
-        torch.randint(0, 256, (frames, 3, SIZE, SIZE), generator=generator,
-                      dtype=torch.uint8) for _ in range(2)
+        torch.randint(
+            0,
+            256, (frames, 3, SIZE, SIZE),
+            generator=generator,
+            dtype=torch.uint8) for _ in range(2)
     ]
 
 
@@ -151,22 +155,34 @@ def test_deployed_model_loads_without_mmffn_and_matches_ffn(
         result = deploy(config, checkpoint, frames, str(tmp_path / 'out'))
         assert result.branch == model.backbone.branch_for(frames)
         assert result.max_abs_diff < TOLERANCE
-        inputs = torch.randn(2, frames, 3, SIZE, SIZE,
-                             generator=torch.Generator().manual_seed(index))
+        inputs = torch.randn(
+            2,
+            frames,
+            3,
+            SIZE,
+            SIZE,
+            generator=torch.Generator().manual_seed(index))
         raw, samples = _raw_clips(frames, index), _samples(frames)
         with torch.no_grad():
             logits = model(inputs, mode='tensor', stage='head')
             results = model.test_step(dict(inputs=raw, data_samples=samples))
         expected[frames] = dict(
-            config=result.config, checkpoint=result.checkpoint,
-            inputs=inputs, logits=logits, raw=raw, samples=_samples(frames),
+            config=result.config,
+            checkpoint=result.checkpoint,
+            inputs=inputs,
+            logits=logits,
+            raw=raw,
+            samples=_samples(frames),
             scores=torch.stack([r.pred_score for r in results]))
     cases = tmp_path / 'cases.pth'
     torch.save(expected, cases)
     script = tmp_path / 'load_stock.py'
     script.write_text(STOCK_LOADER)
-    proc = subprocess.run([sys.executable, str(script), str(cases)],
-                          capture_output=True, text=True, cwd=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, str(script), str(cases)],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     for frames in FRAMES:
@@ -207,16 +223,20 @@ def test_deployed_config_is_stock_and_at_t(ffn_files, tmp_path):
     backbone = cfg.model.backbone
     assert backbone.type == 'ResNetTSM' and backbone.num_segments == 6
     assert backbone.pretrained is None and backbone.pretrained2d is False
-    assert not set(backbone) & {'num_segments_list', 'branch_policy',
-                                'weight_alteration', 'alteration_init_std'}
+    assert not set(backbone) & {
+        'num_segments_list', 'branch_policy', 'weight_alteration',
+        'alteration_init_std'
+    }
     assert cfg.model.cls_head.num_segments == 6
     assert 'distill_loss' not in cfg.model
     source = Config.fromfile(config)
     assert cfg.model.data_preprocessor == source.model.data_preprocessor
     for loader in (cfg.test_dataloader, cfg.val_dataloader):
         assert '_delete_' not in loader
-        samplers = [step for step in loader.dataset.pipeline
-                    if step.type == 'SampleFrames']
+        samplers = [
+            step for step in loader.dataset.pipeline
+            if step.type == 'SampleFrames'
+        ]
         assert len(samplers) == 1 and samplers[0].num_clips == 6
     code = [line for line in open(result.config)
             if not line.startswith('#')]  # the header names its origin
@@ -226,9 +246,11 @@ def test_deployed_config_is_stock_and_at_t(ffn_files, tmp_path):
     assert meta['epoch'] == 3 and meta['dataset_meta'] == dict(
         classes=['a', 'b'])
     assert 'not_plain' not in meta
-    assert meta['ffn_deploy'] == dict(frames=6, branch=8,
-                                      num_segments_list=[4, 8, 16],
-                                      source_checkpoint='tiny_ffn.pth')
+    assert meta['ffn_deploy'] == dict(
+        frames=6,
+        branch=8,
+        num_segments_list=[4, 8, 16],
+        source_checkpoint='tiny_ffn.pth')
 
 
 def test_command_line(ffn_files, tmp_path, capsys):
@@ -237,13 +259,15 @@ def test_command_line(ffn_files, tmp_path, capsys):
         'deploy_tool', osp.join(REPO, 'tools', 'deploy.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    assert tool.main([config, checkpoint, '--frames', '8', '--out-dir',
-                      str(tmp_path)]) == 0
+    assert tool.main(
+        [config, checkpoint, '--frames', '8', '--out-dir',
+         str(tmp_path)]) == 0
     assert 'branch 8' in capsys.readouterr().out
     assert osp.isfile(tmp_path / 'tiny_ffn_8f.pth')
     with pytest.raises(SystemExit):
-        tool.main([config, checkpoint, '--frames', '0', '--out-dir',
-                   str(tmp_path)])
+        tool.main(
+            [config, checkpoint, '--frames', '0', '--out-dir',
+             str(tmp_path)])
     assert '--frames must be a positive int, got 0' in capsys.readouterr().err
 
 

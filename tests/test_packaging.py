@@ -77,18 +77,24 @@ def project_copy(tmp_path_factory):
     for name in ('setup.py', 'README.md'):
         if osp.exists(osp.join(REPO, name)):
             shutil.copy(osp.join(REPO, name), dst)
-    shutil.copytree(osp.join(REPO, 'mmffn'), dst / 'mmffn',
-                    ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copytree(
+        osp.join(REPO, 'mmffn'),
+        dst / 'mmffn',
+        ignore=shutil.ignore_patterns('__pycache__'))
     return dst
 
 
 @pytest.fixture(scope='module')
 def built_requirements(project_copy, tmp_path_factory):
     egg_base = tmp_path_factory.mktemp('egg_base')
-    subprocess.run(
-        [sys.executable, 'setup.py', '-q', 'egg_info', '--egg-base',
-         str(egg_base)],
-        cwd=project_copy, check=True, capture_output=True, text=True)
+    subprocess.run([
+        sys.executable, 'setup.py', '-q', 'egg_info', '--egg-base',
+        str(egg_base)
+    ],
+                   cwd=project_copy,
+                   check=True,
+                   capture_output=True,
+                   text=True)
     pkg_info = (egg_base / 'mmffn.egg-info' / 'PKG-INFO').read_text()
     return _requirements_by_extra(pkg_info)
 
@@ -101,13 +107,14 @@ def test_mmcv_only_in_extras(built_requirements):
 
     assert [_strip_marker(r) for r in groups['lite']] == [LITE_PIN]
 
-    (full,) = groups['full']
+    (full, ) = groups['full']
     assert canonicalize_name(full.name) == 'mmcv'
     low, high = _mmaction_mmcv_bounds()
     assert full.specifier == SpecifierSet(f'>={low},<{high}')
     assert FULL_MMCV_VERSION in full.specifier
 
-    assert [canonicalize_name(r.name) for r in groups['tests']] == ['pytest']
+    tests_extra = [canonicalize_name(r.name) for r in groups['tests']]
+    assert tests_extra == ['pytest', 'flake8', 'isort', 'yapf']  # + lint
     for extra, reqs in groups.items():
         if extra not in ('lite', 'full'):
             names = {canonicalize_name(r.name) for r in reqs}
@@ -116,13 +123,14 @@ def test_mmcv_only_in_extras(built_requirements):
 
 # ---------------------------------------------------------------- real pip
 
+
 def _write_dist_info(site, name, version):
     """A stand-in installed distribution: its dist-info, no code."""
     info = f'{name.replace("-", "_")}-{version}.dist-info'
     os.makedirs(osp.join(site, info))
     files = {
         'METADATA': f'Metadata-Version: 2.1\nName: {name}\n'
-                    f'Version: {version}\n',
+        f'Version: {version}\n',
         'INSTALLER': 'pip\n',
     }
     for fname, text in files.items():
@@ -138,17 +146,23 @@ def _write_wheel(folder, name, version):
     path = osp.join(folder, f'{stem}-py3-none-any.whl')
     info = f'{stem}.dist-info'
     with zipfile.ZipFile(path, 'w') as whl:
-        whl.writestr(f'{info}/METADATA', f'Metadata-Version: 2.1\n'
-                     f'Name: {name}\nVersion: {version}\n')
-        whl.writestr(f'{info}/WHEEL', 'Wheel-Version: 1.0\nGenerator: test\n'
-                     'Root-Is-Purelib: true\nTag: py3-none-any\n')
-        whl.writestr(f'{info}/RECORD', f'{info}/METADATA,,\n{info}/WHEEL,,\n'
-                     f'{info}/RECORD,,\n')
+        whl.writestr(
+            f'{info}/METADATA', f'Metadata-Version: 2.1\n'
+            f'Name: {name}\nVersion: {version}\n')
+        whl.writestr(
+            f'{info}/WHEEL', 'Wheel-Version: 1.0\nGenerator: test\n'
+            'Root-Is-Purelib: true\nTag: py3-none-any\n')
+        whl.writestr(
+            f'{info}/RECORD', f'{info}/METADATA,,\n{info}/WHEEL,,\n'
+            f'{info}/RECORD,,\n')
 
 
 def _venv_site(env):
-    return sysconfig.get_path('purelib', vars={'base': str(env),
-                                               'platbase': str(env)})
+    return sysconfig.get_path(
+        'purelib', vars={
+            'base': str(env),
+            'platbase': str(env)
+        })
 
 
 def _make_env(root, built_requirements, mmcv_dists):
@@ -159,12 +173,15 @@ def _make_env(root, built_requirements, mmcv_dists):
     it (--no-build-isolation, so nothing is fetched).
     """
     env = root / 'env'
-    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(env)],
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip',
+                    str(env)],
                    check=True)
     site = _venv_site(env)
     assert osp.isdir(site), site
-    here = osp.dirname(osp.dirname(metadata.distribution('setuptools')
-                                   .locate_file('setuptools/__init__.py')))
+    here = osp.dirname(
+        osp.dirname(
+            metadata.distribution('setuptools').locate_file(
+                'setuptools/__init__.py')))
     for req in built_requirements[None] + built_requirements['tests']:
         name = canonicalize_name(req.name)
         if name in ('mmcv', 'mmcv-lite'):
@@ -179,8 +196,8 @@ def _make_env(root, built_requirements, mmcv_dists):
         else:
             version = Version(metadata.version(req.name)).public
             _write_dist_info(site, name, version)
-        assert req.specifier.contains(version, prereleases=True), (req,
-                                                                   version)
+        assert req.specifier.contains(
+            version, prereleases=True), (req, version)
     for name, version in mmcv_dists:
         _write_dist_info(site, name, version)
     return env
@@ -192,8 +209,8 @@ def envs(tmp_path_factory, built_requirements):
     made = {}
     for kind, dists in (('full', [('mmcv', FULL_MMCV_VERSION)]),
                         ('lite', [('mmcv-lite', '2.1.0')]), ('bare', [])):
-        made[kind] = _make_env(tmp_path_factory.mktemp(kind),
-                               built_requirements, dists)
+        made[kind] = _make_env(
+            tmp_path_factory.mktemp(kind), built_requirements, dists)
     return made
 
 
@@ -208,10 +225,15 @@ def wheelhouse(tmp_path_factory):
 
 def _pip_env():
     """The environment without the user's pip settings (find-links, index)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith('PIP_') and k != 'PYTHONPATH'}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK='1',
-               PIP_NO_INPUT='1')
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith('PIP_') and k != 'PYTHONPATH'
+    }
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK='1',
+        PIP_NO_INPUT='1')
     return env
 
 
@@ -223,17 +245,23 @@ def _pip_would_install(env, target, wheelhouse, tmp_path):
     (--dry-run), and reports its resolution as JSON.
     """
     report = tmp_path / 'report.json'
-    result = subprocess.run(
-        [sys.executable, '-m', 'pip', '--python', str(env / 'bin' / 'python'),
-         'install', '--dry-run', '--no-index', '--find-links',
-         str(wheelhouse), '--no-build-isolation', '--no-cache-dir',
-         '--report', str(report), '-e', target],
-        capture_output=True, text=True, env=_pip_env())
+    result = subprocess.run([
+        sys.executable, '-m', 'pip', '--python',
+        str(env / 'bin' / 'python'), 'install', '--dry-run', '--no-index',
+        '--find-links',
+        str(wheelhouse), '--no-build-isolation', '--no-cache-dir', '--report',
+        str(report), '-e', target
+    ],
+                            capture_output=True,
+                            text=True,
+                            env=_pip_env())
     assert result.returncode == 0, result.stdout + result.stderr
     with open(report) as f:
         items = json.load(f)['install']
-    return {canonicalize_name(i['metadata']['name']): i['metadata']['version']
-            for i in items}
+    return {
+        canonicalize_name(i['metadata']['name']): i['metadata']['version']
+        for i in items
+    }
 
 
 needs_pip_python = pytest.mark.skipif(
@@ -242,20 +270,24 @@ needs_pip_python = pytest.mark.skipif(
 
 
 @needs_pip_python
-@pytest.mark.parametrize('env_kind, extras, expected', [
-    # A GPU machine with the full mmcv keeps it: `pip install -e .`, what
-    # tools/setup_env.sh does there ([tests]), and the `full` extra all
-    # install mmffn alone although a mmcv-lite is on offer.
-    ('full', '', {}),
-    ('full', '[tests]', {}),
-    ('full', '[full]', {}),
-    # A CPU machine: the `lite` extra brings mmcv-lite 2.1.0, as
-    # tools/setup_env.sh ([lite,tests]) does.
-    ('bare', '[lite,tests]', {'mmcv-lite': '2.1.0'}),
-    # Plain `pip install -e .` without any mmcv installs none (`import mmffn`
-    # then says what to do, see test_import_without_mmcv_says_how_to_fix).
-    ('bare', '', {}),
-])
+@pytest.mark.parametrize(
+    'env_kind, extras, expected',
+    [
+        # A GPU machine with the full mmcv keeps it: `pip install -e .`, what
+        # tools/setup_env.sh does there ([tests]), and the `full` extra all
+        # install mmffn alone although a mmcv-lite is on offer.
+        ('full', '', {}),
+        ('full', '[tests]', {}),
+        ('full', '[full]', {}),
+        # A CPU machine: the `lite` extra brings mmcv-lite 2.1.0, as
+        # tools/setup_env.sh ([lite,tests]) does.
+        ('bare', '[lite,tests]', {
+            'mmcv-lite': '2.1.0'
+        }),
+        # Plain `pip install -e .` without any mmcv installs none (`import
+        # mmffn` says what to do: test_import_without_mmcv_says_how_to_fix).
+        ('bare', '', {}),
+    ])
 def test_pip_keeps_full_mmcv(envs, wheelhouse, project_copy, tmp_path,
                              env_kind, extras, expected):
     would = _pip_would_install(envs[env_kind], f'{project_copy}{extras}',
@@ -292,8 +324,11 @@ HIDE_MMCV = textwrap.dedent('''
 
 
 def test_import_without_mmcv_says_how_to_fix():
-    result = subprocess.run([sys.executable, '-c', HIDE_MMCV], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, '-c', HIDE_MMCV],
+                            cwd=REPO,
+                            capture_output=True,
+                            text=True,
+                            timeout=120)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen['type'] == 'ImportError', seen
@@ -341,24 +376,35 @@ def test_check_mmcv_warns_when_both_installed(tmp_path, monkeypatch):
     other = 'mmcv-lite' if _has_dist('mmcv') else 'mmcv'
     _write_dist_info(str(tmp_path), other, '2.1.0')
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.warns(RuntimeWarning, match='Both the full mmcv .* and '
-                      'mmcv-lite .* are installed'):
+    with pytest.warns(
+            RuntimeWarning,
+            match='Both the full mmcv .* and '
+            'mmcv-lite .* are installed'):
         check_mmcv()
 
 
 # ------------------------------------------------------ tools/setup_env.sh
 
-@pytest.mark.parametrize('env_kind, target', [
-    ('full', '[tests]'),  # keep the full mmcv, no mmcv-lite beside it
-    ('lite', '[lite,tests]'),  # keeps the mmcv-lite at the 2.1.0 pin
-    ('bare', '[lite,tests]'),
-    (None, '[lite,tests]'),  # no venv yet
-])
+
+@pytest.mark.parametrize(
+    'env_kind, target',
+    [
+        ('full', '[tests]'),  # keep the full mmcv, no mmcv-lite beside it
+        ('lite', '[lite,tests]'),  # keeps the mmcv-lite at the 2.1.0 pin
+        ('bare', '[lite,tests]'),
+        (None, '[lite,tests]'),  # no venv yet
+    ])
 def test_setup_env_target(envs, tmp_path, env_kind, target):
     venv = envs[env_kind] if env_kind else tmp_path / 'not-yet'
     result = subprocess.run(
-        ['bash', osp.join(REPO, 'tools', 'setup_env.sh'), '--print-target'],
-        env={**os.environ, 'VENV': str(venv)}, capture_output=True,
-        text=True, timeout=60, check=True)
+        ['bash',
+         osp.join(REPO, 'tools', 'setup_env.sh'), '--print-target'],
+        env={
+            **os.environ, 'VENV': str(venv)
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True)
     assert result.stdout.strip() == f'{REPO}{target}'
     assert not (venv / '.mmffn-stamp').exists()  # it changed nothing

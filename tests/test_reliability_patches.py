@@ -2,8 +2,8 @@
 mmffn.reliability_patches.
 
 What the patches do is tested where it matters: atomic saves in
-``tests/test_reliability_resume.py``, file names in checkpoint and video
-errors in ``tests/test_reliability_errors.py``.
+``tests/e2e/test_reliability_resume.py``, file names in checkpoint and video
+errors in ``tests/e2e/test_reliability_errors.py``.
 """
 import importlib
 import subprocess
@@ -51,8 +51,8 @@ def unpatched(monkeypatch):
 
 
 def _set_version(monkeypatch, module, version):
-    monkeypatch.setattr(importlib.import_module(module), '__version__',
-                        version)
+    monkeypatch.setattr(
+        importlib.import_module(module), '__version__', version)
 
 
 @pytest.mark.parametrize('patch, module, version, package, tested', [
@@ -107,22 +107,23 @@ def test_tested_version_is_patched_once(unpatched, monkeypatch):
 
 
 def test_wrapped_is_the_upstream_original():
-    code = (
-        'import mmengine.runner as p\n'
-        'from mmengine.runner import checkpoint as c, runner as r\n'
-        'from mmaction.datasets.transforms.loading import DecordInit\n'
-        'def targets():\n'
-        '    return [c.save_checkpoint, r.save_checkpoint,\n'
-        '            p.save_checkpoint, c.CheckpointLoader._schemes[""],\n'
-        '            DecordInit.transform]\n'
-        'before = targets()\n'
-        'import mmffn\n'
-        'for original, patched in zip(before, targets()):\n'
-        '    assert not hasattr(original, "__wrapped__"), original\n'
-        '    assert patched is not original, original\n'
-        '    assert patched.__wrapped__ is original, original\n'
-        'print("ok")\n')
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                          text=True, timeout=120)
+    code = ('import mmengine.runner as p\n'
+            'from mmengine.runner import checkpoint as c, runner as r\n'
+            'from mmaction.datasets.transforms.loading import DecordInit\n'
+            'def targets():\n'
+            '    return [c.save_checkpoint, r.save_checkpoint,\n'
+            '            p.save_checkpoint, c.CheckpointLoader._schemes[""],\n'
+            '            DecordInit.transform]\n'
+            'before = targets()\n'
+            'import mmffn\n'
+            'for original, patched in zip(before, targets()):\n'
+            '    assert not hasattr(original, "__wrapped__"), original\n'
+            '    assert patched is not original, original\n'
+            '    assert patched.__wrapped__ is original, original\n'
+            'print("ok")\n')
+    proc = subprocess.run([sys.executable, '-c', code],
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == 'ok'

@@ -24,8 +24,10 @@ MODELS = (
 # The full run uses generate_temporal_video_dataset's defaults (1200 train
 # / 400 val videos of 48 frames, 32 px, the four fades).
 FULL = dict(data=dict(), frames=[2, 4, 6, 8, 12, 16, 20], epochs=None)
-QUICK = dict(data=dict(num_train=16, num_val=8, num_frames=24),
-             frames=[4, 8, 16], epochs=1)
+QUICK = dict(
+    data=dict(num_train=16, num_val=8, num_frames=24),
+    frames=[4, 8, 16],
+    epochs=1)
 
 
 def log(message):
@@ -39,16 +41,22 @@ def run(args):
 
 
 def data_options(root, num_classes, epochs):
-    options = [f'num_classes={num_classes}',
-               f'model.cls_head.num_classes={num_classes}']
+    options = [
+        f'num_classes={num_classes}',
+        f'model.cls_head.num_classes={num_classes}'
+    ]
     for split in ('train', 'val', 'test'):
         ann = 'train.txt' if split == 'train' else 'val.txt'
-        options += [f'{split}_dataloader.dataset.ann_file={root}/{ann}',
-                    f'{split}_dataloader.dataset.data_prefix.video={root}']
+        options += [
+            f'{split}_dataloader.dataset.ann_file={root}/{ann}',
+            f'{split}_dataloader.dataset.data_prefix.video={root}'
+        ]
     if epochs is not None:
-        options += [f'train_cfg.max_epochs={epochs}',
-                    f'param_scheduler.0.T_max={epochs}',
-                    f'param_scheduler.0.end={epochs}']
+        options += [
+            f'train_cfg.max_epochs={epochs}',
+            f'param_scheduler.0.T_max={epochs}',
+            f'param_scheduler.0.end={epochs}'
+        ]
     return options
 
 
@@ -59,27 +67,36 @@ def last_checkpoint(work_dir):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--quick', action='store_true',
-                        help='tiny data and 1 epoch: a smoke run')
-    parser.add_argument('--work-dir', default=None,
-                        help='default: work_dirs/demo (or demo_quick)')
-    parser.add_argument('--data-root', default=None,
-                        help='default: data/ffn_demo (or ffn_demo_quick)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the generated videos and of training')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='tiny data and 1 epoch: a smoke run')
+    parser.add_argument(
+        '--work-dir',
+        default=None,
+        help='default: work_dirs/demo (or demo_quick)')
+    parser.add_argument(
+        '--data-root',
+        default=None,
+        help='default: data/ffn_demo (or ffn_demo_quick)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the generated videos and of training')
     args = parser.parse_args()
     setting = QUICK if args.quick else FULL
     suffix = '_quick' if args.quick else ''
-    work_dir = osp.abspath(args.work_dir or
-                           osp.join(REPO, 'work_dirs', 'demo' + suffix))
-    root = osp.abspath(args.data_root or
-                       osp.join(REPO, 'data', 'ffn_demo' + suffix))
+    work_dir = osp.abspath(
+        args.work_dir or osp.join(REPO, 'work_dirs', 'demo' + suffix))
+    root = osp.abspath(
+        args.data_root or osp.join(REPO, 'data', 'ffn_demo' + suffix))
     start = time.time()
 
     from mmffn.datasets.synthetic import generate_temporal_video_dataset
     log(f'1/4 generating the temporal video set in {root} (kept if present)')
-    manifest = generate_temporal_video_dataset(root, seed=args.seed,
-                                               **setting['data'])
+    manifest = generate_temporal_video_dataset(
+        root, seed=args.seed, **setting['data'])
     options = data_options(root, len(manifest['classes']), setting['epochs'])
 
     pairs, labels, trained = [], [], []
@@ -87,18 +104,20 @@ def main():
         model_dir = osp.join(work_dir, name)
         config = osp.join(DEMO, name + '.py')
         log(f'{step}/4 training {label} with tools/train.py -> {model_dir}')
-        run(['tools/train.py', config, '--work-dir', model_dir,
-             '--cfg-options', f'randomness.seed={args.seed}'] + options)
+        run([
+            'tools/train.py', config, '--work-dir', model_dir, '--cfg-options',
+            f'randomness.seed={args.seed}'
+        ] + options)
         pairs += [config, last_checkpoint(model_dir)]
         labels.append(label)
         trained.append(counts)
 
     sweep_dir = osp.join(work_dir, 'frame_sweep')
     log(f'4/4 evaluating both at frames {setting["frames"]} -> {sweep_dir}')
-    run(['tools/frame_sweep.py'] + pairs +
-        ['--frames'] + [str(t) for t in setting['frames']] +
-        ['--out-dir', sweep_dir, '--labels'] + labels +
-        ['--trained-frames'] + trained + ['--cfg-options'] + options)
+    run(['tools/frame_sweep.py'] + pairs + ['--frames'] +
+        [str(t)
+         for t in setting['frames']] + ['--out-dir', sweep_dir, '--labels'] +
+        labels + ['--trained-frames'] + trained + ['--cfg-options'] + options)
     log(f'done in {time.time() - start:.0f} s; table: '
         f'{sweep_dir}/frame_sweep.md, plot: {sweep_dir}/frame_sweep.png')
 

@@ -19,13 +19,19 @@ def parse_args(argv=None):
     parser.add_argument('config', help='FFN config file')
     parser.add_argument('checkpoint', help='FFN checkpoint file')
     parser.add_argument(
-        '--frames', type=int, required=True,
+        '--frames',
+        type=int,
+        required=True,
         help='frames per clip of the deployed model (trained or not: an '
         'untrained count uses the branch chosen by branch_policy)')
-    parser.add_argument('--out-dir', required=True,
-                        help='folder for the config and checkpoint')
-    parser.add_argument('--no-verify', action='store_true',
-                        help='skip comparing both models on a random clip')
+    parser.add_argument(
+        '--out-dir',
+        required=True,
+        help='folder for the config and checkpoint')
+    parser.add_argument(
+        '--no-verify',
+        action='store_true',
+        help='skip comparing both models on a random clip')
     args = parser.parse_args(argv)
     if args.frames <= 0:
         parser.error(f'--frames must be a positive int, got {args.frames}')
@@ -34,8 +40,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    result = deploy(args.config, args.checkpoint, args.frames, args.out_dir,
-                    verify=not args.no_verify)
+    result = deploy(
+        args.config,
+        args.checkpoint,
+        args.frames,
+        args.out_dir,
+        verify=not args.no_verify)
     check = ('' if result.max_abs_diff is None else
              f' (max |FFN - deployed| on a random clip: '
              f'{result.max_abs_diff:.2g})')

@@ -17,20 +17,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--out', default='data/ffn_demo')
     for name, kind, help_text in (
-            ('num_train', int, 'training videos'),
-            ('num_val', int, 'validation videos'),
-            ('num_frames', int, 'frames per video'),
-            ('size', int, 'frame side in pixels'),
-            ('seed', int, 'random seed'),
-            ('fast_span', float,
-             'part of the brightness range a fast fade crosses'),
-            ('speed_ratio', float,
-             'how many times faster the fast classes change')):
-        parser.add_argument('--' + name.replace('_', '-'), type=kind,
-                            default=DEFAULTS[name],
-                            help=f'{help_text} (default: %(default)s)')
-    parser.add_argument('--classes', nargs='+', choices=CLASSES,
-                        help='default: the four fades of the demo')
+        ('num_train', int, 'training videos'),
+        ('num_val', int, 'validation videos'), ('num_frames', int,
+                                                'frames per video'),
+        ('size', int, 'frame side in pixels'), ('seed', int, 'random seed'),
+        ('fast_span', float,
+         'part of the brightness range a fast fade crosses'),
+        ('speed_ratio', float,
+         'how many times faster the fast classes change')):
+        parser.add_argument(
+            '--' + name.replace('_', '-'),
+            type=kind,
+            default=DEFAULTS[name],
+            help=f'{help_text} (default: %(default)s)')
+    parser.add_argument(
+        '--classes',
+        nargs='+',
+        choices=CLASSES,
+        help='default: the four fades of the demo')
     args = vars(parser.parse_args())
     out = args.pop('out')
     manifest = generate_temporal_video_dataset(out, **args)

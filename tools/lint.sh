@@ -12,7 +12,7 @@ if [ "${1:-}" = "--fix" ]; then
 fi
 "$VENV/bin/python" -m flake8 "${PATHS[@]}"
 "$VENV/bin/python" -m isort --check-only --diff "${PATHS[@]}"
-DIFF=$("$VENV/bin/python" -m yapf -r -d "${PATHS[@]}")
+DIFF=$("$VENV/bin/python" -m yapf -r -d "${PATHS[@]}") || true
 if [ -n "$DIFF" ]; then
     echo "$DIFF"
     echo "[lint] yapf would reformat the files above: bash tools/lint.sh --fix" >&2

@@ -4,11 +4,20 @@ _base_ = ['demo_base.py']
 frame_counts = (4, 8, 16)
 model = dict(
     type='RecognizerFFN',
-    backbone=dict(type='ResNetTSM_FFN', depth=18, pretrained=None,
-                  num_segments_list=frame_counts, norm_eval=False),
-    cls_head=dict(type='TSMHead', num_classes={{_base_.num_classes}},
-                  in_channels=512, num_segments=frame_counts[-1],
-                  dropout_ratio=0.2, init_std=0.01, average_clips='prob'),
+    backbone=dict(
+        type='ResNetTSM_FFN',
+        depth=18,
+        pretrained=None,
+        num_segments_list=frame_counts,
+        norm_eval=False),
+    cls_head=dict(
+        type='TSMHead',
+        num_classes={{_base_.num_classes}},
+        in_channels=512,
+        num_segments=frame_counts[-1],
+        dropout_ratio=0.2,
+        init_std=0.01,
+        average_clips='prob'),
     distill_loss=dict(type='TemporalKLLoss', loss_weight=1.0),
     data_preprocessor={{_base_.data_preprocessor}})
 
@@ -16,8 +25,10 @@ train_pipeline = [
     dict(type='DecordInit'),
     dict(type='MultiRateSampleFrames', num_clips_list=frame_counts),
     dict(type='UniqueDecordDecode'),
-    dict(type='Resize', scale=({{_base_.img_size}}, {{_base_.img_size}}),
-         keep_ratio=False),
+    dict(
+        type='Resize',
+        scale=({{_base_.img_size}}, {{_base_.img_size}}),
+        keep_ratio=False),
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs', meta_keys=('img_shape', 'frame_counts')),
 ]

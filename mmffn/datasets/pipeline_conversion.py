@@ -15,12 +15,15 @@ inside a config file) and return the FFN version, leaving every other step
 import copy
 from typing import List, Sequence
 
+from ..utils import check_frame_count
+
 _SAMPLERS = ('SampleFrames', 'MultiRateSampleFrames')
 
 
 def _sampler_index(pipeline: Sequence[dict]) -> int:
-    found = [i for i, step in enumerate(pipeline)
-             if step.get('type') in _SAMPLERS]
+    found = [
+        i for i, step in enumerate(pipeline) if step.get('type') in _SAMPLERS
+    ]
     if len(found) != 1:
         types = [step.get('type') for step in pipeline]
         raise ValueError(
@@ -32,8 +35,9 @@ def _sampler_index(pipeline: Sequence[dict]) -> int:
 def _add_meta_key(pipeline: List[dict], key: str) -> None:
     for step in pipeline:
         if step.get('type') == 'PackActionInputs':
-            keys = tuple(step.get('meta_keys', ('img_shape', 'img_key',
-                                                'video_id', 'timestamp')))
+            keys = tuple(
+                step.get('meta_keys',
+                         ('img_shape', 'img_key', 'video_id', 'timestamp')))
             if key not in keys:
                 step['meta_keys'] = keys + (key, )
             return
@@ -61,8 +65,8 @@ def multi_rate_pipeline(pipeline: Sequence[dict],
             f'clip_len={sampler["clip_len"]}.')
     sampler.pop('num_clips', None)
     sampler.pop('num_clips_list', None)
-    sampler.update(type='MultiRateSampleFrames',
-                   num_clips_list=tuple(frame_counts))
+    sampler.update(
+        type='MultiRateSampleFrames', num_clips_list=tuple(frame_counts))
     for step in pipeline:
         if step.get('type') == 'DecordDecode':
             step['type'] = 'UniqueDecordDecode'
@@ -83,12 +87,11 @@ def fixed_frames_pipeline(pipeline: Sequence[dict],
         pipeline (list[dict]): Stock pipeline (not modified).
         num_clips (int): Frames per clip at test time, any positive count.
     """
-    if int(num_clips) != num_clips or num_clips <= 0:
-        raise ValueError(f'num_clips must be a positive int, got {num_clips!r}')
+    num_clips = check_frame_count(num_clips, 'num_clips')
     pipeline = [dict(copy.deepcopy(step)) for step in pipeline]
     sampler = pipeline[_sampler_index(pipeline)]
     sampler.pop('num_clips_list', None)
-    sampler.update(type='SampleFrames', num_clips=int(num_clips))
+    sampler.update(type='SampleFrames', num_clips=num_clips)
     _add_meta_key(pipeline, 'num_clips')
     _add_meta_key(pipeline, 'clip_len')
     return pipeline
@@ -123,5 +126,5 @@ def multi_rate_loader(loader: dict, frame_counts: Sequence[int]) -> dict:
 
 def fixed_frames_loader(loader: dict, num_clips: int) -> dict:
     """A val/test dataloader config with :func:`fixed_frames_pipeline`."""
-    return _loader_with_pipeline(
-        loader, lambda p: fixed_frames_pipeline(p, num_clips))
+    return _loader_with_pipeline(loader,
+                                 lambda p: fixed_frames_pipeline(p, num_clips))

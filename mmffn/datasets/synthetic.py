@@ -52,8 +52,7 @@ _GENERATOR_VERSION = 2
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A static random texture: base colour plus smooth noise."""
     base = rng.integers(30, 226, size=3)
-    coarse = rng.normal(0, 12, size=(max(size // 8, 2), max(size // 8, 2),
-                                     3))
+    coarse = rng.normal(0, 12, size=(max(size // 8, 2), max(size // 8, 2), 3))
     noise = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
@@ -139,8 +138,8 @@ def render_video(label: int,
         radii = np.full(num_frames, rng.uniform(0.16, 0.3) * size)
     else:
         levels = np.full(num_frames, rng.uniform(0.6, 1.0))
-        radii = size * np.exp(_ramp(rng, *_LOG_RADIUS, span, rising,
-                                    num_frames))
+        radii = size * np.exp(
+            _ramp(rng, *_LOG_RADIUS, span, rising, num_frames))
     frames = np.empty((num_frames, size, size, 3), np.uint8)
     for t in range(num_frames):
         frames[t] = background
@@ -150,8 +149,7 @@ def render_video(label: int,
 
 def _write_video(path: str, frames: np.ndarray, fps: int = 15) -> None:
     size = frames.shape[2], frames.shape[1]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                             size)
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, size)
     if not writer.isOpened():
         raise RuntimeError(f'OpenCV cannot write mp4v video {path}')
     for frame in frames:
@@ -202,11 +200,16 @@ def generate_temporal_video_dataset(root: str,
         raise ValueError(f'fast_span must be in (0, 1], got {fast_span!r}')
     if not speed_ratio > 1:
         raise ValueError(f'speed_ratio must be > 1, got {speed_ratio!r}')
-    params = dict(generator_version=_GENERATOR_VERSION,
-                  num_train=num_train, num_val=num_val,
-                  num_frames=num_frames, size=size, seed=seed,
-                  classes=list(classes), fast_span=fast_span,
-                  speed_ratio=speed_ratio)
+    params = dict(
+        generator_version=_GENERATOR_VERSION,
+        num_train=num_train,
+        num_val=num_val,
+        num_frames=num_frames,
+        size=size,
+        seed=seed,
+        classes=list(classes),
+        fast_span=fast_span,
+        speed_ratio=speed_ratio)
     manifest_path = osp.join(root, _MANIFEST)
     if osp.isfile(manifest_path):
         with open(manifest_path) as f:
@@ -231,8 +234,11 @@ def generate_temporal_video_dataset(root: str,
             f.write('\n'.join(lines) + '\n')
     with open(osp.join(root, 'classes.txt'), 'w') as f:
         f.write('\n'.join(classes) + '\n')
-    manifest = dict(params=params, classes=list(classes),
-                    train_ann='train.txt', val_ann='val.txt')
+    manifest = dict(
+        params=params,
+        classes=list(classes),
+        train_ann='train.txt',
+        val_ann='val.txt')
     with open(manifest_path, 'w') as f:
         json.dump(manifest, f, indent=1)
     return manifest

@@ -1,36 +1,23 @@
 """Re-seed every random generator at the start of each training epoch.
 
-Why: MMEngine 0.10.7 seeds ``random``, numpy and torch once, when the Runner
-is built (``Runner.set_randomness``, mmengine/runner/runner.py lines
-698-719), and ``Runner.resume`` (lines 1997-2105) restores the epoch, the
-model, the optimizer, the schedulers and the message hub but no generator
-state. The shuffling is safe (``DefaultSampler`` permutes with
-``seed + epoch``, set by ``DistSamplerSeedHook``), but everything drawn from
-the global generators is not: ``MultiRateSampleFrames``' random frame
-offsets (numpy, in the main process when ``num_workers=0``), dropout and
-other torch randomness. A run resumed at epoch ``e`` therefore draws other
-offsets and dropout masks than the uninterrupted run did, and ends at other
-weights.
-
-With ``num_workers > 0`` MMEngine's ``worker_init_fn``
-(mmengine/dataset/utils.py lines 19-41) seeds each worker with
-``num_workers * rank + worker_id + seed``, the same in every epoch: with
-non-persistent workers every epoch draws the same frame offsets as the first.
+Why: MMEngine seeds ``random``, numpy and torch once, when the Runner is
+built, and ``Runner.resume`` restores no generator state; its dataloader
+workers are seeded the same way in every epoch. So a resumed run draws other
+frame offsets (``MultiRateSampleFrames``) and dropout masks than the
+uninterrupted run did, and non-persistent workers repeat the first epoch's
+draws. Upstream references: ``docs/upstream_fixes.md``.
 
 This hook makes the randomness of epoch ``e`` a function of ``(seed, e)``
 only, like the sampler's: before each training epoch it seeds ``random``,
 numpy and torch (all devices) with a seed derived from ``(seed, epoch)``
 (and the rank when ``randomness.diff_rank_seed`` is set) and gives the
-dataloader workers of the epoch seeds derived from it. A resumed epoch then
-sees exactly what the uninterrupted run saw. Use it with::
+dataloader workers of the epoch seeds derived from it. Use it with::
 
     custom_hooks = [dict(type='EpochSeedHook')]
     randomness = dict(seed=0, deterministic=True)  # for bit-exact kernels
 
-Limits: persistent workers (``persistent_workers=True``) are seeded once when
-they start, so their generators cannot follow the epoch (a warning says so);
-use ``num_workers=0`` or non-persistent workers where resumed runs must
-match. Iteration-based loops call ``before_train_epoch`` once, so only their
+Limits: persistent workers are seeded once when they start (a warning says
+so); iteration-based loops call ``before_train_epoch`` once, so only their
 start is seeded.
 """
 import random
@@ -39,10 +26,9 @@ from functools import partial
 
 import numpy as np
 import torch
+from mmaction.registry import HOOKS
 from mmengine.dist import get_dist_info
 from mmengine.hooks import Hook
-
-from mmaction.registry import HOOKS
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = None) -> int:

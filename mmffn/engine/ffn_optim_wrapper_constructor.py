@@ -34,8 +34,12 @@ class FFNOptimWrapperConstructor(TSMOptimWrapperConstructor):
         if is_model_wrapper(model):
             model = model.module
         fc_lr5 = self.paramwise_cfg['fc_lr5']
-        groups = dict(first_conv_weight=[], first_conv_bias=[],
-                      normal_weight=[], normal_bias=[], norm=[])
+        groups = dict(
+            first_conv_weight=[],
+            first_conv_bias=[],
+            normal_weight=[],
+            normal_bias=[],
+            norm=[])
         first_conv_seen = False
         for module in model.modules():
             if isinstance(module, AlterationWeight):
@@ -47,8 +51,7 @@ class FFNOptimWrapperConstructor(TSMOptimWrapperConstructor):
                 groups[f'{prefix}_weight'].append(module.weight)
                 if module.bias is not None:
                     groups[f'{prefix}_bias'].append(module.bias)
-            elif isinstance(module, (_BatchNorm, nn.GroupNorm,
-                                     nn.LayerNorm)):
+            elif isinstance(module, (_BatchNorm, nn.GroupNorm, nn.LayerNorm)):
                 groups['norm'].extend(
                     p for p in module.parameters(recurse=False)
                     if p.requires_grad)
@@ -67,8 +70,7 @@ class FFNOptimWrapperConstructor(TSMOptimWrapperConstructor):
         lr, wd = self.base_lr, self.base_wd
         params += [
             dict(params=groups['first_conv_weight'], lr=lr, weight_decay=wd),
-            dict(params=groups['first_conv_bias'], lr=lr * 2,
-                 weight_decay=0),
+            dict(params=groups['first_conv_bias'], lr=lr * 2, weight_decay=0),
             dict(params=groups['normal_weight'], lr=lr, weight_decay=wd),
             dict(params=groups['normal_bias'], lr=lr * 2, weight_decay=0),
             dict(params=groups['norm'], lr=lr, weight_decay=0),

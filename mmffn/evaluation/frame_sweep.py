@@ -13,6 +13,8 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
+from ..utils import check_frame_count
+
 _SAMPLERS = ('SampleFrames', )
 
 
@@ -56,12 +58,11 @@ def evaluate_at_frames(config: str,
     import mmffn  # noqa: F401  (registers modules, stack fixes)
     results = {}
     for count in frames:
-        if int(count) != count or count <= 0:
-            raise ValueError(f'frame counts must be positive ints, got {count}')
+        count = check_frame_count(count, 'frame count')
         cfg = Config.fromfile(config)
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
-        _set_test_frames(cfg, int(count))
+        _set_test_frames(cfg, count)
         cfg.load_from = checkpoint
         cfg.work_dir = osp.join(work_dir, f'frames_{count}')
         cfg.launcher = 'none'
@@ -92,8 +93,10 @@ def write_frame_sweep_tables(results: Dict[str, Dict[int, float]],
         f.write('| frames | ' + ' | '.join(labels) + ' |\n')
         f.write('|---' * (len(labels) + 1) + '|\n')
         for t in counts:
-            cells = [f'{100 * results[m][t]:.2f}' if t in results[m] else ''
-                     for m in labels]
+            cells = [
+                f'{100 * results[m][t]:.2f}' if t in results[m] else ''
+                for m in labels
+            ]
             f.write(f'| {t} | ' + ' | '.join(cells) + ' |\n')
     path_csv = osp.join(out_dir, 'frame_sweep.csv')
     with open(path_csv, 'w', newline='') as f:
@@ -128,12 +131,19 @@ def plot_frame_sweep(results: Dict[str, Dict[int, float]],
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for label, accs in results.items():
         counts = sorted(accs)
-        line, = ax.plot(counts, [100 * accs[t] for t in counts], marker='o',
-                        markersize=4, label=label)
+        line, = ax.plot(
+            counts, [100 * accs[t] for t in counts],
+            marker='o',
+            markersize=4,
+            label=label)
         marked = [t for t in counts if t in set(trained.get(label, ()))]
         if marked:
-            ax.plot(marked, [100 * accs[t] for t in marked], linestyle='',
-                    marker='*', markersize=14, color=line.get_color())
+            ax.plot(
+                marked, [100 * accs[t] for t in marked],
+                linestyle='',
+                marker='*',
+                markersize=14,
+                color=line.get_color())
     ax.set_xlabel('frames at test time')
     ax.set_ylabel('top-1 accuracy (%)')
     ax.set_title(title + '  (stars: trained frame counts)', fontsize=9)

@@ -19,8 +19,8 @@ def upstream_tool_path(relative_path: str) -> str:
         relative_path (str): e.g. ``'train.py'`` or
             ``'analysis_tools/get_flops.py'``.
     """
-    path = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools',
-                    relative_path)
+    path = osp.join(
+        osp.dirname(mmaction.__file__), '.mim', 'tools', relative_path)
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'MMAction2 tool {relative_path!r} not found at {path}; '

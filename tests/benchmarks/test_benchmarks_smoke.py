@@ -20,7 +20,10 @@ def run_benchmark(script: str, args: list, tmp_path) -> dict:
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'benchmarks', script)] + args +
         ['--json', str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert '\n### ' in '\n' + proc.stdout  # the markdown section
     return json.loads(out.read_text())
@@ -29,8 +32,9 @@ def run_benchmark(script: str, args: list, tmp_path) -> dict:
 @pytest.mark.slow
 def test_train_step(tmp_path):
     report = run_benchmark(
-        'train_step.py', TINY + ['--batch', '1', '--repeats', '2',
-                                 '--warmup', '1', '--separate'], tmp_path)
+        'train_step.py', TINY +
+        ['--batch', '1', '--repeats', '2', '--warmup', '1', '--separate'],
+        tmp_path)
     results = report['results']
     assert {len(t) for t in results['times'].values()} == {2}
     assert set(results['ratios']) == {'ffn', 'separate'}
@@ -41,8 +45,8 @@ def test_train_step(tmp_path):
 @pytest.mark.slow
 def test_train_memory(tmp_path):
     report = run_benchmark(
-        'train_memory.py', TINY + ['--batch', '1', '--repeats', '1',
-                                   '--steps', '1'], tmp_path)
+        'train_memory.py',
+        TINY + ['--batch', '1', '--repeats', '1', '--steps', '1'], tmp_path)
     peaks = report['results']['peak_bytes']
     assert peaks['ffn'][0] > 0 and peaks['tsm'][0] > 0
 
@@ -50,8 +54,9 @@ def test_train_memory(tmp_path):
 @pytest.mark.slow
 def test_inference_includes_the_deployed_model(tmp_path):
     report = run_benchmark(
-        'inference.py', TINY + ['--frames', '4', '6', '--repeats', '2',
-                                '--warmup', '1'], tmp_path)
+        'inference.py',
+        TINY + ['--frames', '4', '6', '--repeats', '2', '--warmup', '1'],
+        tmp_path)
     per_frames = report['results']['per_frames']
     assert set(per_frames) == {'4', '6'}
     assert set(per_frames['6']['ratios']) == {'ffn', 'deployed'}
@@ -61,8 +66,7 @@ def test_inference_includes_the_deployed_model(tmp_path):
 def test_flops_equal_to_tsm(tmp_path):
     """The counter sees every weight-altered conv as a conv: FFN's FLOPs at
     T are TSM's exactly, also at an untrained T."""
-    report = run_benchmark('flops.py', TINY + ['--frames', '4', '6'],
-                           tmp_path)
+    report = run_benchmark('flops.py', TINY + ['--frames', '4', '6'], tmp_path)
     for frames, result in report['results']['per_frames'].items():
         assert result['flops_ratio'] == 1.0, (frames, result)
         assert result['ffn']['params'] > result['tsm']['params']
@@ -70,10 +74,10 @@ def test_flops_equal_to_tsm(tmp_path):
 
 @pytest.mark.slow
 def test_data_pipeline(tmp_path):
-    report = run_benchmark(
-        'data_pipeline.py', ['--size', '32', '--video-size', '64',
-                             '--video-frames', '24', '--repeats', '2',
-                             '--warmup', '1'], tmp_path)
+    report = run_benchmark('data_pipeline.py', [
+        '--size', '32', '--video-size', '64', '--video-frames', '24',
+        '--repeats', '2', '--warmup', '1'
+    ], tmp_path)
     shapes = report['results']['shapes']
     assert shapes['tsm'] == [16, 3, 32, 32]
     assert shapes['ffn'] == [28, 3, 32, 32]
@@ -81,9 +85,13 @@ def test_data_pipeline(tmp_path):
 
 @pytest.mark.slow
 def test_bad_arguments_are_named(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'benchmarks', 'train_step.py'),
-         '--batch', '0'], cwd=REPO, capture_output=True, text=True,
-        timeout=120)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(REPO, 'benchmarks', 'train_step.py'), '--batch', '0'
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
     assert proc.returncode != 0
     assert '--batch must be a positive int, got 0' in proc.stderr

@@ -25,8 +25,13 @@ def digest(root):
 
 
 def test_deterministic_balanced_and_decodable(tmp_path):
-    args = dict(num_train=16, num_val=8, num_frames=20, size=32, seed=3,
-                classes=CLASSES)
+    args = dict(
+        num_train=16,
+        num_val=8,
+        num_frames=20,
+        size=32,
+        seed=3,
+        classes=CLASSES)
     a = generate_temporal_video_dataset(str(tmp_path / 'a'), **args)
     generate_temporal_video_dataset(str(tmp_path / 'b'), **args)
     assert digest(tmp_path / 'a') == digest(tmp_path / 'b')
@@ -34,12 +39,10 @@ def test_deterministic_balanced_and_decodable(tmp_path):
     lines = open(tmp_path / 'a' / 'train.txt').read().split('\n')[:-1]
     labels = [int(line.split()[1]) for line in lines]
     assert np.bincount(labels).tolist() == [2] * len(CLASSES)
-    reader = decord.VideoReader(
-        str(tmp_path / 'a' / lines[0].split()[0]))
+    reader = decord.VideoReader(str(tmp_path / 'a' / lines[0].split()[0]))
     assert len(reader) == 20
     assert reader[0].shape == (32, 32, 3)
-    assert open(tmp_path / 'a' / 'classes.txt').read().split() == list(
-        CLASSES)
+    assert open(tmp_path / 'a' / 'classes.txt').read().split() == list(CLASSES)
 
 
 def test_default_classes_are_the_demo_fades(tmp_path):
@@ -51,15 +54,15 @@ def test_default_classes_are_the_demo_fades(tmp_path):
 
 def test_idempotent_and_regenerates_on_new_parameters(tmp_path):
     root = str(tmp_path / 'd')
-    generate_temporal_video_dataset(root, num_train=8, num_val=8,
-                                    num_frames=12)
+    generate_temporal_video_dataset(
+        root, num_train=8, num_val=8, num_frames=12)
     video = osp.join(root, 'videos', 'train_00000.mp4')
     stamp = os.stat(video).st_mtime_ns
-    generate_temporal_video_dataset(root, num_train=8, num_val=8,
-                                    num_frames=12)
+    generate_temporal_video_dataset(
+        root, num_train=8, num_val=8, num_frames=12)
     assert os.stat(video).st_mtime_ns == stamp
-    generate_temporal_video_dataset(root, num_train=8, num_val=8,
-                                    num_frames=14)
+    generate_temporal_video_dataset(
+        root, num_train=8, num_val=8, num_frames=14)
     assert len(decord.VideoReader(video)) == 14
 
 
@@ -103,9 +106,11 @@ def test_slow_sampled_4x_sparser_changes_at_least_like_fast():
     sampled every 12 frames changes 4/3 as much per step as a fast fade
     sampled every 3 (default speed ratio 3), so a 16-frame model meets
     slow videos at 4 frames that look faster than its fast ones."""
+
     def render(label, **kwargs):
-        return render_video(CLASSES.index(label), np.random.default_rng(5),
-                            49, 32, **kwargs).astype(np.float64)
+        return render_video(
+            CLASSES.index(label), np.random.default_rng(5), 49, 32,
+            **kwargs).astype(np.float64)
 
     slow, fast = render('fade_in_slow'), render('fade_in_fast')
     obj = np.abs(fast[-1] - fast[0]).sum(-1) > 30
@@ -135,8 +140,8 @@ def test_slow_fades_move_pixels_by_grey_levels_per_step():
 
 def test_approach_grows_and_recede_shrinks():
     for label, sign in (('approach_fast', 1), ('recede_slow', -1)):
-        frames = render_video(CLASSES.index(label),
-                              np.random.default_rng(3), 12, 32)
+        frames = render_video(
+            CLASSES.index(label), np.random.default_rng(3), 12, 32)
         # The background is the first thing drawn from the generator.
         background = _background(np.random.default_rng(3), 32).astype(int)
         areas = np.array([(np.abs(f - background).sum(-1) > 30).sum()
@@ -175,9 +180,11 @@ def test_command_writes_with_the_generator_defaults(tmp_path):
 
     from e2e_helpers import run_tool
     out = tmp_path / 'cmd'
-    proc = run_tool([sys.executable, 'tools/generate_demo_data.py', '--out',
-                     str(out), '--num-train', '4', '--num-val', '2',
-                     '--num-frames', '6', '--speed-ratio', '2.5'])
+    proc = run_tool([
+        sys.executable, 'tools/generate_demo_data.py', '--out',
+        str(out), '--num-train', '4', '--num-val', '2', '--num-frames', '6',
+        '--speed-ratio', '2.5'
+    ])
     assert '4 classes, 4 train / 2 val videos' in proc.stdout
     params = json.load(open(out / 'manifest.json'))['params']
     defaults = inspect.signature(generate_temporal_video_dataset).parameters

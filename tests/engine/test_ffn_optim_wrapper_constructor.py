@@ -16,16 +16,19 @@ LR, WD = 0.01, 1e-4
 def _model(recognizer, backbone):
     init_default_scope('mmaction')
     return MODELS.build(
-        dict(type=recognizer, backbone=dict(depth=18, **backbone),
-             cls_head=dict(type='TSMHead', num_classes=5, in_channels=512,
-                           num_segments=8)))
+        dict(
+            type=recognizer,
+            backbone=dict(depth=18, **backbone),
+            cls_head=dict(
+                type='TSMHead', num_classes=5, in_channels=512,
+                num_segments=8)))
 
 
 def _groups(constructor_cls, model, fc_lr5=True):
     constructor = constructor_cls(
-        dict(type='OptimWrapper',
-             optimizer=dict(type='SGD', lr=LR, momentum=0.9,
-                            weight_decay=WD)),
+        dict(
+            type='OptimWrapper',
+            optimizer=dict(type='SGD', lr=LR, momentum=0.9, weight_decay=WD)),
         dict(fc_lr5=fc_lr5))
     params = []
     constructor.add_params(params, model)
@@ -37,20 +40,20 @@ def test_groups_are_tsms_plus_every_ffn_parameter(fc_lr5):
     ffn = _model('RecognizerFFN',
                  dict(type='ResNetTSM_FFN', num_segments_list=COUNTS))
     stock = _model('Recognizer2D',
-                   dict(type='ResNetTSM', num_segments=8,
-                        pretrained2d=False))
+                   dict(type='ResNetTSM', num_segments=8, pretrained2d=False))
     ffn_groups = _groups(FFNOptimWrapperConstructor, ffn, fc_lr5)
     stock_groups = _groups(TSMOptimWrapperConstructor, stock, fc_lr5)
     # Same groups with the same lr and weight decay, in the same order.
-    assert [(g['lr'], g['weight_decay']) for g in ffn_groups] == [
-        (g['lr'], g['weight_decay']) for g in stock_groups]
+    assert [(g['lr'], g['weight_decay']) for g in ffn_groups
+            ] == [(g['lr'], g['weight_decay']) for g in stock_groups]
     assert [g['lr'] / LR for g in ffn_groups] == [1, 2, 1, 2, 1, 5, 10]
     assert [g['weight_decay'] for g in ffn_groups] == [WD, 0, WD, 0, 0, WD, 0]
 
     sizes = [len(g['params']) for g in ffn_groups]
     stock_sizes = [len(g['params']) for g in stock_groups]
-    adapters = [m.weight for m in ffn.modules()
-                if isinstance(m, AlterationWeight)]
+    adapters = [
+        m.weight for m in ffn.modules() if isinstance(m, AlterationWeight)
+    ]
     assert len(adapters) == 8 * len(COUNTS)  # R18: 8 blocks
     # Adapters join the conv weights; each norm has a copy per count.
     assert sizes[2] == stock_sizes[2] + len(adapters)
@@ -75,9 +78,9 @@ def test_groups_are_tsms_plus_every_ffn_parameter(fc_lr5):
 
 
 def test_frozen_norms_are_left_out_and_nothing_trainable_is_dropped():
-    ffn = _model('RecognizerFFN',
-                 dict(type='ResNetTSM_FFN', num_segments_list=COUNTS,
-                      partial_bn=True))
+    ffn = _model(
+        'RecognizerFFN',
+        dict(type='ResNetTSM_FFN', num_segments_list=COUNTS, partial_bn=True))
     ffn.train()
     groups = _groups(FFNOptimWrapperConstructor, ffn)
     first_norm = ffn.backbone.conv1.bn

@@ -17,13 +17,13 @@ from unittest.mock import MagicMock
 
 import pytest
 import torch
-from mmengine.hub import get_config
-from torch.nn.modules.batchnorm import _BatchNorm
-
-import mmffn  # noqa: F401  (registers RecognizerFFN, ResNetTSM_FFN)
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmaction.utils import register_all_modules
+from mmengine.hub import get_config
+from shared_builders import randomise_norms
+
+import mmffn  # noqa: F401  (registers RecognizerFFN, ResNetTSM_FFN)
 from mmffn.models.backbones import convert_pretrained_state_dict
 from mmffn.models.layers import WeightAlteredConv2d
 
@@ -114,8 +114,9 @@ def ffn_train_test_step(model, batch_size, size, test_count):
     # parse_losses: 'loss' is the sum of every loss term, and it is finite.
     parsed = optim_wrapper.update_params.call_args[0][0]
     assert torch.isfinite(parsed)
-    terms = [float(v) for k, v in loss_vars.items()
-             if 'loss' in k and k != 'loss']
+    terms = [
+        float(v) for k, v in loss_vars.items() if 'loss' in k and k != 'loss'
+    ]
     assert float(loss_vars['loss']) == pytest.approx(sum(terms), rel=1e-5)
     assert float(parsed) == pytest.approx(float(loss_vars['loss']), rel=1e-5)
 
@@ -139,19 +140,6 @@ def ffn_train_test_step(model, batch_size, size, test_count):
 
 
 # --- stock Recognizer2D and FFN recognizer holding the same weights ---------
-def scramble_norms(model, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, _BatchNorm):
-                size = module.num_features
-                module.weight.copy_(0.5 + torch.rand(size, generator=gen))
-                module.bias.copy_(0.1 * torch.randn(size, generator=gen))
-                module.running_mean.copy_(
-                    0.1 * torch.randn(size, generator=gen))
-                module.running_var.copy_(0.5 + torch.rand(size, generator=gen))
-
-
 def build_stock(path, num_segments=None):
     stock_cfg = upstream_model_cfg(path)
     if num_segments is not None:
@@ -169,7 +157,7 @@ def stock_and_ffn(path, num_segments=None):
     # BaseModule init only: ResNetTSM.init_weights would fetch ImageNet.
     stock.backbone.pretrained2d = False
     stock.init_weights()
-    scramble_norms(stock)
+    randomise_norms(stock)
     with torch.no_grad():  # a non-trivial classifier
         for param in stock.cls_head.parameters():
             param.normal_(0, 0.05)
@@ -212,7 +200,7 @@ def restored(model):
         model.eval()
 
 
-# --- upstream: test_tsm (tsm-res50) -------------------------------------------
+# --- upstream: test_tsm (tsm-res50)  -----------------------------------------
 @pytest.fixture(scope='module')
 def tsm_pair():
     return stock_and_ffn(TSM_CFG)
@@ -278,7 +266,7 @@ def test_tsm_at_four_frames_matches_recognizer2d_of_four_segments(tsm_pair):
     torch.testing.assert_close(scores, expected, atol=1e-7, rtol=1e-4)
 
 
-# --- upstream: test_tpn --------------------------------------------------------
+# --- upstream: test_tpn  -----------------------------------------------------
 @pytest.fixture(scope='module')
 def tpn_pair():
     """Stock TPN recognizer built for 4 segments, FFN one (default 8)."""

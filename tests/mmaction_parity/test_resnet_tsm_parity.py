@@ -13,15 +13,15 @@ import re
 import pytest
 import torch
 import torch.nn as nn
-from torch.nn.modules.batchnorm import _BatchNorm
-
-import mmffn  # noqa: F401  (registers mmffn modules, applies compat fixes)
 from mmaction.models import ResNetTSM
 from mmaction.models.backbones.resnet import Bottleneck
 from mmaction.models.backbones.resnet_tsm import NL3DWrapper, TemporalShift
 from mmaction.utils import register_all_modules
-from mmffn.models.backbones import (ResNetTSM_FFN,
-                                    convert_pretrained_state_dict)
+from shared_builders import randomise_norms
+from torch.nn.modules.batchnorm import _BatchNorm
+
+import mmffn  # noqa: F401  (registers mmffn modules, applies compat fixes)
+from mmffn.models.backbones import ResNetTSM_FFN, convert_pretrained_state_dict
 from mmffn.models.layers import RateSpecificBatchNorm, WeightAlteredConv2d
 
 register_all_modules()
@@ -52,29 +52,13 @@ def build_stock(**kwargs):
     return ResNetTSM(50, **kwargs)
 
 
-def scramble_norms(model, seed=0):
-    """Non-trivial affine values and statistics in every norm (2d and 3d),
-    so that a norm copied to the wrong place changes the output."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, _BatchNorm):
-                size = module.num_features
-                module.weight.copy_(0.5 + torch.rand(size, generator=gen))
-                module.bias.copy_(0.1 * torch.randn(size, generator=gen))
-                module.running_mean.copy_(
-                    0.1 * torch.randn(size, generator=gen))
-                module.running_var.copy_(0.5 + torch.rand(size, generator=gen))
-    return model
-
-
 def stock_and_ffn(counts=(4, 8), **options):
     """A stock ResNetTSM with scrambled norms and an FFN backbone of the
     same options holding the same weights, adapters at zero; both in eval."""
     torch.manual_seed(0)
     stock = build_stock(**options)
     stock.init_weights()
-    scramble_norms(stock)
+    randomise_norms(stock)
     ffn = build_ffn(counts, **options)
     result = convert_pretrained_state_dict(stock.state_dict(),
                                            ffn.state_dict())
@@ -98,7 +82,7 @@ def assert_same_output(stock, ffn, frames):
     return out
 
 
-# --- upstream: test_init ------------------------------------------------------
+# --- upstream: test_init  ----------------------------------------------------
 def test_unknown_shift_place_is_not_implemented():
     with pytest.raises(NotImplementedError):
         backbone = build_ffn(shift_place='Block')
@@ -288,8 +272,8 @@ def test_partial_bn_with_non_local_like_stock():
 def test_norm_eval_like_stock():
     stock, backbone = assert_train_mode_like_stock(
         norm_eval=True, non_local=NON_LOCAL, non_local_cfg=NON_LOCAL_CFG)
-    assert not any(m.training for m in backbone.modules()
-                   if isinstance(m, _BatchNorm))
+    assert not any(m.training
+                   for m in backbone.modules() if isinstance(m, _BatchNorm))
     # Running statistics stay put during a training-mode forward.
     before = backbone.layer1[0].conv1.bn.branch(8).running_mean.clone()
     backbone(demo_frames(8, 32))

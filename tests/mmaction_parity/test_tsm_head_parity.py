@@ -9,12 +9,12 @@ pool over the clip's own frame count: a TSMHead built with the default
 import pytest
 import torch
 import torch.nn as nn
-
-import mmffn  # noqa: F401  (registers RecognizerFFN, ResNetTSM_FFN)
 from mmaction.models import TSMHead
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmaction.utils import register_all_modules
+
+import mmffn  # noqa: F401  (registers RecognizerFFN, ResNetTSM_FFN)
 
 register_all_modules()
 
@@ -22,8 +22,8 @@ register_all_modules()
 def build_recognizer(temporal_pool=False):
     torch.manual_seed(0)
     # average_clips='score' (default: None, the views' scores unaveraged)
-    head = dict(type='TSMHead', num_classes=4, in_channels=2048,
-                average_clips='score')
+    head = dict(
+        type='TSMHead', num_classes=4, in_channels=2048, average_clips='score')
     if temporal_pool:
         head['temporal_pool'] = True
     model = MODELS.build(
@@ -62,8 +62,8 @@ def manual_scores(model, inputs, per_video):
     """Backbone features -> fc_cls -> mean over `per_video` rows."""
     with torch.no_grad():
         feats = model(inputs, mode='tensor', stage='backbone')
-        logits = model.cls_head.fc_cls(torch.flatten(
-            model.cls_head.avg_pool(feats), 1))
+        logits = model.cls_head.fc_cls(
+            torch.flatten(model.cls_head.avg_pool(feats), 1))
     return logits.view(-1, per_video, logits.shape[-1]).mean(1)
 
 
@@ -99,8 +99,10 @@ def test_head_pools_over_the_clip_frame_count(recognizer, num_videos,
         scores = recognizer(inputs, mode='tensor', stage='head')
     assert scores.shape == torch.Size([num_videos, 4])
     torch.testing.assert_close(
-        scores, manual_scores(recognizer, inputs, num_frames),
-        atol=1e-5, rtol=1e-4)
+        scores,
+        manual_scores(recognizer, inputs, num_frames),
+        atol=1e-5,
+        rtol=1e-4)
     assert recognizer.cls_head.num_segments == 8  # restored afterwards
 
 
@@ -137,5 +139,7 @@ def test_temporal_pool_head_pools_over_half_the_frames(
     assert feats.shape[0] == num_videos * num_frames // 2
     assert scores.shape == torch.Size([num_videos, 4])
     torch.testing.assert_close(
-        scores, manual_scores(model, inputs, num_frames // 2),
-        atol=1e-5, rtol=1e-4)
+        scores,
+        manual_scores(model, inputs, num_frames // 2),
+        atol=1e-5,
+        rtol=1e-4)

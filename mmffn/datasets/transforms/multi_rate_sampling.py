@@ -78,8 +78,8 @@ class MultiRateSampleFrames(SampleFrames):
                              f'segment (clip_len=1), got clip_len={clip_len}')
         self.num_clips_list = check_frame_counts(num_clips_list,
                                                  'num_clips_list')
-        super().__init__(clip_len=clip_len, num_clips=self.num_clips_list[-1],
-                         **kwargs)
+        super().__init__(
+            clip_len=clip_len, num_clips=self.num_clips_list[-1], **kwargs)
 
     def transform(self, results: Dict) -> Dict:
         """Sample every count with ``SampleFrames`` and concatenate.

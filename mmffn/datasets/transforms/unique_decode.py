@@ -1,6 +1,4 @@
 """Decode each distinct frame of a multi-rate sample once."""
-from typing import Dict
-
 import numpy as np
 from mmaction.datasets.transforms import DecordDecode
 from mmaction.registry import TRANSFORMS

@@ -10,6 +10,7 @@ from typing import Dict, List, Mapping, NamedTuple, Tuple
 
 import torch
 
+
 class PretrainedConversion(NamedTuple):
     """Outcome of :func:`convert_pretrained_state_dict`.
 

@@ -19,14 +19,14 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.logging import MMLogger
-from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import _load_checkpoint
-
 from mmaction.models.backbones.resnet import BasicBlock, Bottleneck
 from mmaction.models.backbones.resnet_tsm import (NL3DWrapper, ResNetTSM,
                                                   TemporalShift)
 from mmaction.registry import MODELS
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import _load_checkpoint
+
 from ...utils import check_frame_count, check_frame_counts
 from ..layers import (RateSpecificBatchNorm, RateSpecificLayer,
                       WeightAlteredConv2d, convert_to_rate_specific_bn)
@@ -208,8 +208,10 @@ class ResNetTSM_FFN(ResNetTSM):
 
     def _frame_settings(self, num_frames: int):
         """(module, field, value) for every frame-aware module."""
-        values = dict(branch=self.branch_for(num_frames), frames=num_frames,
-                      pooled=num_frames // 2)
+        values = dict(
+            branch=self.branch_for(num_frames),
+            frames=num_frames,
+            pooled=num_frames // 2)
         for module, field, kind in self._frame_modules():
             yield module, field, values[kind]
 

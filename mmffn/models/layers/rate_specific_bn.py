@@ -9,10 +9,10 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmcv.cnn import build_norm_layer
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmaction.registry import MODELS
 from ...utils import check_frame_counts
 from .rate_specific import RateSpecificLayer
 

@@ -15,7 +15,7 @@ resolution or small batches), where scaling a 3x3 weight of 512 x 512
 channels three times per training step would cost more than the conv's own
 input.
 """
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -215,8 +215,8 @@ class WeightAlteredConv2d(RateSpecificLayer, nn.Conv2d):
             return self._conv_forward(x, self._inference_weight(), self.bias)
         if x.numel() < self.weight.numel():
             scale = self.alteration[str(self._active)].scale()
-            return self._conv_forward(x * scale.view(1, -1, 1, 1),
-                                      self.weight, self.bias)
+            return self._conv_forward(x * scale.view(1, -1, 1, 1), self.weight,
+                                      self.bias)
         return self._conv_forward(x, self.altered_weight(), self.bias)
 
     def extra_repr(self) -> str:

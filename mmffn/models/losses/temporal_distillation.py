@@ -15,7 +15,6 @@ from typing import Dict, Mapping, Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmaction.registry import MODELS
 
 Logits = Union[Mapping[int, torch.Tensor], Sequence[torch.Tensor]]
@@ -74,8 +73,8 @@ class TemporalKLLoss(nn.Module):
             dict: ``loss_distill``, the weighted sum over the lower counts
             (0 with a single count).
         """
-        return dict(
-            loss_distill=self.loss_weight * temporal_kl(logits_by_count))
+        return dict(loss_distill=self.loss_weight *
+                    temporal_kl(logits_by_count))
 
 
 @MODELS.register_module()

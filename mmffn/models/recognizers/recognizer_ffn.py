@@ -151,8 +151,7 @@ class RecognizerFFN(Recognizer2D):
             # auxiliary loss (unlabelled data, any number of views).
             feats, predict_kwargs = self.extract_feat(inputs, test_mode=True)
         with _head_segments(self.cls_head, count):
-            return self.cls_head.predict(feats, data_samples,
-                                         **predict_kwargs)
+            return self.cls_head.predict(feats, data_samples, **predict_kwargs)
 
     def _forward(self, inputs, stage: str = 'backbone', **kwargs):
         """``mode='tensor'``: one clip per sample, T = ``inputs.shape[1]``."""
@@ -161,8 +160,7 @@ class RecognizerFFN(Recognizer2D):
         # the head's own num_segments instead of this clip's count.
         feat_stage = 'neck' if stage == 'head' else stage
         with self.backbone.frame_count(count):
-            feats, predict_kwargs = self.extract_feat(inputs,
-                                                      stage=feat_stage)
+            feats, predict_kwargs = self.extract_feat(inputs, stage=feat_stage)
         if stage != 'head':
             return feats
         with _head_segments(self.cls_head, count):
@@ -177,8 +175,9 @@ class RecognizerFFN(Recognizer2D):
         for sample in data_samples:
             num_clips = sample.metainfo.get('num_clips')
             if num_clips is not None:
-                counts.add(int(num_clips) *
-                           int(sample.metainfo.get('clip_len', 1) or 1))
+                counts.add(
+                    int(num_clips) *
+                    int(sample.metainfo.get('clip_len', 1) or 1))
         if len(counts) > 1:
             raise ValueError(
                 f'One test batch mixes frame counts {sorted(counts)}; test '
@@ -207,8 +206,7 @@ class RecognizerFFN(Recognizer2D):
         ``self.backbone.get('num_segments')``, which no nn.Module has)."""
         max_views = (self.test_cfg or {}).get('max_testing_views')
         if not (test_mode and max_views):
-            return super().extract_feat(inputs, stage, data_samples,
-                                        test_mode)
+            return super().extract_feat(inputs, stage, data_samples, test_mode)
         if self.with_neck or self.test_cfg.get('fcn_test', False):
             raise NotImplementedError(
                 'test_cfg.max_testing_views together with a neck or fcn_test '
@@ -223,8 +221,8 @@ class RecognizerFFN(Recognizer2D):
             self.backbone(frames[start:start + max_views])
             for start in range(0, frames.shape[0], max_views)
         ])
-        return feats, dict(num_segs=inputs.shape[1], fcn_test=False,
-                           loss_aux=dict())
+        return feats, dict(
+            num_segs=inputs.shape[1], fcn_test=False, loss_aux=dict())
 
 
 __all__: List[str] = ['RecognizerFFN']

@@ -3,16 +3,13 @@ import re
 
 import pytest
 import torch
-import torch.nn as nn
+from mmaction.models import ResNetTSM
+from mmaction.models.backbones.resnet_tsm import TemporalShift
+from mmaction.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
-from mmaction.models import ResNetTSM
-from mmaction.models.backbones.resnet import Bottleneck
-from mmaction.models.backbones.resnet_tsm import NL3DWrapper, TemporalShift
-from mmaction.registry import MODELS
-from mmffn.models.backbones import (ResNetTSM_FFN,
-                                    convert_pretrained_state_dict)
+from mmffn.models.backbones import ResNetTSM_FFN, convert_pretrained_state_dict
 from mmffn.models.layers import RateSpecificBatchNorm, WeightAlteredConv2d
 
 SIZE = 32  # tiny frames: ResNet's stride 32 leaves a 1x1 map

@@ -4,11 +4,10 @@ import re
 import pytest
 import torch
 import torch.nn as nn
+from mmaction.models import ResNet, ResNetTSM
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
-from mmaction.models import ResNet, ResNetTSM
-from mmffn.models.backbones import (ResNetTSM_FFN,
-                                    convert_pretrained_state_dict)
+from mmffn.models.backbones import ResNetTSM_FFN, convert_pretrained_state_dict
 from mmffn.models.layers import RateSpecificBatchNorm, WeightAlteredConv2d
 
 COUNTS = (4, 8, 16)
@@ -121,10 +120,8 @@ def test_mmaction_tsm_checkpoint(tmp_path, randomise_norms, source_kwargs):
     checkpoint = dict(
         meta=dict(epoch=50),
         state_dict={
-            **{
-                f'backbone.{k}': v
-                for k, v in tsm.state_dict().items()
-            },
+            **{f'backbone.{k}': v
+               for k, v in tsm.state_dict().items()},
             'cls_head.fc_cls.weight': torch.randn(174, 512),
             'cls_head.fc_cls.bias': torch.randn(174),
         })

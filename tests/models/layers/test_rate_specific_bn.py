@@ -2,15 +2,14 @@
 import pytest
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 from mmengine.model import convert_sync_batchnorm, revert_sync_batchnorm
 from mmengine.registry import DefaultScope
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
-from mmaction.registry import MODELS
 from mmffn.models.layers import (RateSpecificBatchNorm,
                                  convert_to_rate_specific_bn)
-from mmffn.utils import check_frame_counts
 
 
 def _randomised_bn(num_features=6, **kwargs):
@@ -143,12 +142,3 @@ def test_registry_and_conv_module_norm_cfg():
     assert not conv.bn.branch(4).weight.requires_grad
     assert conv.bn.branch(8).momentum == 0.2
     assert 'bn.branches.8.weight' in conv.state_dict()
-
-
-@pytest.mark.parametrize('counts', [(8, 4), (4, 4, 8), (0, 4), (-4, 8),
-                                    (4.0, 8), ('4', ), (), (True, 2), 8, '48'])
-def test_bad_frame_counts_are_named(counts):
-    with pytest.raises(ValueError, match='frame_counts') as info:
-        check_frame_counts(counts)
-    assert repr(counts) in str(info.value) or any(
-        repr(c) in str(info.value) for c in counts)

@@ -128,8 +128,8 @@ def test_activation_and_weight_scaling_agree(spatial):
     """forward scales the smaller of input and weight; both are exact, with
     and without gradients."""
     torch.manual_seed(0)
-    conv = WeightAlteredConv2d(8, 6, 3, padding=1, frame_counts=(4, 8),
-                               init_std=0.2)
+    conv = WeightAlteredConv2d(
+        8, 6, 3, padding=1, frame_counts=(4, 8), init_std=0.2)
     x = torch.randn(2, 8, spatial, spatial, requires_grad=True)
     assert (x.numel() < conv.weight.numel()) == (spatial == 1)
     out = conv(x)
@@ -152,8 +152,7 @@ def test_no_grad_weight_follows_every_change():
     def check():
         with torch.no_grad():
             out = conv(x)
-        assert torch.allclose(out, _unfolded(conv, x, conv.active),
-                              atol=1e-5)
+        assert torch.allclose(out, _unfolded(conv, x, conv.active), atol=1e-5)
 
     check()
     conv.active = 4  # another adapter

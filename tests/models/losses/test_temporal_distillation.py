@@ -1,12 +1,12 @@
-"""TemporalDistillationLoss against hand computations."""
+"""TemporalKLLoss and TemporalDistillationLoss against hand computations."""
 import math
 
 import pytest
 import torch
+from mmaction.registry import MODELS
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
-from mmaction.registry import MODELS
-from mmffn.models.losses import TemporalDistillationLoss
+from mmffn.models.losses import TemporalDistillationLoss, TemporalKLLoss
 
 
 def _softmax(row):
@@ -132,3 +132,26 @@ def test_registered():
         dict(type='TemporalDistillationLoss', distill_weight=0.3))
     assert isinstance(loss, TemporalDistillationLoss)
     assert loss.distill_weight == 0.3
+
+
+def test_kl_term_alone_is_the_weighted_distillation_of_the_full_loss():
+    """TemporalKLLoss, what RecognizerFFN adds to its head's loss, is the
+    KL part of the seed formula; the teacher gets no gradient from it."""
+    torch.manual_seed(0)
+    logits = {c: torch.randn(3, 5, requires_grad=True) for c in (4, 8, 16)}
+    labels = [0, 3, 1]
+    _, hand_kl = _hand_losses([logits[c].tolist() for c in (4, 8, 16)], labels)
+    out = TemporalKLLoss(loss_weight=0.4)(logits)
+    assert set(out) == {'loss_distill'}
+    assert out['loss_distill'].item() == pytest.approx(0.4 * hand_kl, rel=1e-5)
+    full = TemporalDistillationLoss(distill_weight=0.4)(logits,
+                                                        torch.tensor(labels))
+    assert full['loss_distill'].item() == pytest.approx(
+        out['loss_distill'].item(), rel=1e-6)
+    out['loss_distill'].backward()
+    assert logits[16].grad is None
+    assert logits[4].grad.abs().sum() > 0
+    assert TemporalKLLoss()({16: logits[16]})['loss_distill'].item() == 0
+    assert isinstance(
+        MODELS.build(dict(type='TemporalKLLoss', loss_weight=2.0)),
+        TemporalKLLoss)

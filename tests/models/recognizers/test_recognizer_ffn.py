@@ -21,13 +21,17 @@ def build_model(**overrides):
     init_default_scope('mmaction')
     cfg = dict(
         type='RecognizerFFN',
-        backbone=dict(type='ResNetTSM_FFN', depth=18,
-                      num_segments_list=COUNTS),
-        cls_head=dict(type='TSMHead', num_classes=NUM_CLASSES,
-                      in_channels=512, num_segments=COUNTS[-1],
-                      dropout_ratio=0.0, average_clips='prob'),
-        data_preprocessor=dict(type='ActionDataPreprocessor',
-                               format_shape='NCHW'))
+        backbone=dict(
+            type='ResNetTSM_FFN', depth=18, num_segments_list=COUNTS),
+        cls_head=dict(
+            type='TSMHead',
+            num_classes=NUM_CLASSES,
+            in_channels=512,
+            num_segments=COUNTS[-1],
+            dropout_ratio=0.0,
+            average_clips='prob'),
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor', format_shape='NCHW'))
     cfg.update(overrides)
     torch.manual_seed(0)
     model = MODELS.build(cfg)
@@ -86,8 +90,8 @@ def test_loss_is_distillation_of_per_count_logits():
     model.load_state_dict(state)
     losses = model(inputs, data, mode='loss')
     assert set(losses) >= {'loss_cls', 'loss_distill', 'top1_acc'}
-    assert losses['loss_cls'].item() == pytest.approx(expected_ce.item(),
-                                                      rel=1e-5)
+    assert losses['loss_cls'].item() == pytest.approx(
+        expected_ce.item(), rel=1e-5)
     assert losses['loss_distill'].item() == pytest.approx(
         expected_kl.item(), rel=1e-4)
     assert model.cls_head.num_segments == 16  # restored after each count
@@ -98,8 +102,10 @@ def test_loss_rejects_wrong_frame_layout():
     with pytest.raises(ValueError, match='28'):
         model(torch.randn(2, 16, 3, 32, 32), samples(2), mode='loss')
     with pytest.raises(ValueError, match='do not match'):
-        model(torch.randn(2, 28, 3, 32, 32),
-              samples(2, frame_counts=(4, 8, 12, 4)), mode='loss')
+        model(
+            torch.randn(2, 28, 3, 32, 32),
+            samples(2, frame_counts=(4, 8, 12, 4)),
+            mode='loss')
 
 
 @pytest.mark.parametrize('count', [4, 6, 8, 12, 16, 20])
@@ -107,8 +113,8 @@ def test_predict_uses_branch_and_real_count(count):
     model = build_model().eval()
     inputs = torch.randn(2, count, 3, 32, 32)
     with torch.no_grad():
-        out = model(inputs, samples(2, num_clips=count, clip_len=1),
-                    mode='predict')
+        out = model(
+            inputs, samples(2, num_clips=count, clip_len=1), mode='predict')
         expected = F.softmax(logits_at(model, inputs, count), dim=1)
     got = torch.stack([s.pred_score for s in out])
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
@@ -119,8 +125,8 @@ def test_predict_with_several_views_averages_views():
     count = 8
     inputs = torch.randn(2, 3 * count, 3, 32, 32)  # 3 views of 8 frames
     with torch.no_grad():
-        out = model(inputs, samples(2, num_clips=count, clip_len=1),
-                    mode='predict')
+        out = model(
+            inputs, samples(2, num_clips=count, clip_len=1), mode='predict')
         views = inputs.view(2 * 3, count, 3, 32, 32)
         probs = F.softmax(logits_at(model, views, count), 1).view(2, 3, -1)
     got = torch.stack([s.pred_score for s in out])
@@ -132,11 +138,13 @@ def test_max_testing_views_matches_one_pass():
     inputs = torch.randn(2, 4 * 8, 3, 32, 32)
     data = samples(2, num_clips=8, clip_len=1)
     with torch.no_grad():
-        full = torch.stack([s.pred_score for s in model(
-            inputs, data, mode='predict')])
+        full = torch.stack(
+            [s.pred_score for s in model(inputs, data, mode='predict')])
         model.test_cfg = dict(max_testing_views=16)
-        chunked = torch.stack([s.pred_score for s in model(
-            inputs, samples(2, num_clips=8, clip_len=1), mode='predict')])
+        chunked = torch.stack([
+            s.pred_score for s in model(
+                inputs, samples(2, num_clips=8, clip_len=1), mode='predict')
+        ])
     torch.testing.assert_close(chunked, full, atol=1e-5, rtol=1e-4)
     model.test_cfg = dict(max_testing_views=12)
     with pytest.raises(ValueError, match='multiple'):
@@ -146,8 +154,10 @@ def test_max_testing_views_matches_one_pass():
 def test_predict_errors_name_the_problem():
     model = build_model().eval()
     with pytest.raises(ValueError, match='not a multiple'):
-        model(torch.randn(1, 10, 3, 32, 32), samples(1, num_clips=4),
-              mode='predict')
+        model(
+            torch.randn(1, 10, 3, 32, 32),
+            samples(1, num_clips=4),
+            mode='predict')
     mixed = samples(1, num_clips=4) + samples(1, num_clips=8)
     with pytest.raises(ValueError, match='mixes frame counts'):
         model(torch.randn(2, 8, 3, 32, 32), mixed, mode='predict')
@@ -156,9 +166,12 @@ def test_predict_errors_name_the_problem():
 def test_predict_without_num_clips_follows_recognizer2d():
     """Stock test pipelines keep no num_clips: T is the backbone's
     num_segments, so 48 frames are 6 views of 8, as in Recognizer2D."""
-    model = build_model(backbone=dict(
-        type='ResNetTSM_FFN', depth=18, num_segments_list=COUNTS,
-        num_segments=8)).eval()
+    model = build_model(
+        backbone=dict(
+            type='ResNetTSM_FFN',
+            depth=18,
+            num_segments_list=COUNTS,
+            num_segments=8)).eval()
     stock = stock_recognizer(model, 8)
     inputs = torch.randn(2, 6 * 8, 3, 32, 32)
     with torch.no_grad():
@@ -168,7 +181,9 @@ def test_predict_without_num_clips_follows_recognizer2d():
         by_hand = F.softmax(logits_at(model, views, 8), 1).view(2, 6, -1)
     got = torch.stack([s.pred_score for s in got])
     torch.testing.assert_close(
-        got, torch.stack([s.pred_score for s in expected]), atol=1e-5,
+        got,
+        torch.stack([s.pred_score for s in expected]),
+        atol=1e-5,
         rtol=1e-4)
     torch.testing.assert_close(got, by_hand.mean(1), atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="backbone's num_segments.*: 8"):
@@ -187,17 +202,23 @@ def test_tensor_mode_runs_branch_of_clip_length():
 
 def test_needs_frame_flexible_backbone():
     with pytest.raises(TypeError, match='frame-flexible backbone'):
-        build_model(backbone=dict(type='ResNetTSM', depth=18,
-                                  pretrained2d=False))
+        build_model(
+            backbone=dict(type='ResNetTSM', depth=18, pretrained2d=False))
 
 
 # --- the head's own loss settings --------------------------------------------
 HEAD_WITH_LOSS_SETTINGS = dict(
-    type='TSMHead', num_classes=NUM_CLASSES, in_channels=512,
-    num_segments=COUNTS[-1], dropout_ratio=0.0, average_clips='prob',
+    type='TSMHead',
+    num_classes=NUM_CLASSES,
+    in_channels=512,
+    num_segments=COUNTS[-1],
+    dropout_ratio=0.0,
+    average_clips='prob',
     label_smooth_eps=0.1,
-    loss_cls=dict(type='CrossEntropyLoss', loss_weight=0.7,
-                  class_weight=[1.0, 2.0, 0.5, 1.5, 1.0]))
+    loss_cls=dict(
+        type='CrossEntropyLoss',
+        loss_weight=0.7,
+        class_weight=[1.0, 2.0, 0.5, 1.5, 1.0]))
 
 
 @pytest.mark.parametrize('soft_labels', [False, True])
@@ -213,11 +234,12 @@ def test_supervised_term_is_what_recognizer2d_computes(soft_labels):
         for sample, label in zip(data, torch.rand(3, NUM_CLASSES)):
             sample.set_gt_label(label / label.sum())
     ffn_losses = model(inputs, data, mode='loss')
-    stock_losses = stock(inputs[:, -COUNTS[-1]:].contiguous(), data, mode='loss')
+    stock_losses = stock(
+        inputs[:, -COUNTS[-1]:].contiguous(), data, mode='loss')
     assert set(ffn_losses) == set(stock_losses) | {'loss_distill'}
     for key, value in stock_losses.items():
-        assert ffn_losses[key].item() == pytest.approx(value.item(),
-                                                       rel=1e-5), key
+        assert ffn_losses[key].item() == pytest.approx(
+            value.item(), rel=1e-5), key
     ffn_total, _ = model.parse_losses(ffn_losses)
     stock_total, _ = stock.parse_losses(stock_losses)
     assert (ffn_total - ffn_losses['loss_distill']).item() == pytest.approx(
@@ -232,23 +254,25 @@ def test_supervised_term_is_what_recognizer2d_computes(soft_labels):
 def test_distill_loss_must_be_the_kl_term_alone():
     with pytest.raises(TypeError, match='TemporalKLLoss'):
         build_model(distill_loss=dict(type='TemporalDistillationLoss'))
-    model = build_model(distill_loss=dict(type='TemporalKLLoss',
-                                          loss_weight=0.25)).train()
+    model = build_model(
+        distill_loss=dict(type='TemporalKLLoss', loss_weight=0.25)).train()
     inputs = torch.randn(2, sum(COUNTS), 3, 32, 32)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    ref = {c: logits_at(model, clip, c)
-           for c, clip in zip(COUNTS, torch.split(inputs, COUNTS, dim=1))}
+    ref = {
+        c: logits_at(model, clip, c)
+        for c, clip in zip(COUNTS, torch.split(inputs, COUNTS, dim=1))
+    }
     teacher = F.softmax(ref[16], dim=1)
     expected = 0.25 * sum(
         F.kl_div(F.log_softmax(ref[c], 1), teacher, reduction='batchmean')
         for c in (4, 8))
     model.load_state_dict(state)
     losses = model(inputs, samples(2), mode='loss')
-    assert losses['loss_distill'].item() == pytest.approx(expected.item(),
-                                                          rel=1e-4)
+    assert losses['loss_distill'].item() == pytest.approx(
+        expected.item(), rel=1e-4)
 
 
-# --- necks: MMAction2's TPN ----------------------------------------------------
+# --- necks: MMAction2's TPN  -------------------------------------------------
 TPN_COUNTS = (4, 8)
 
 
@@ -256,11 +280,12 @@ def build_tpn_model(**test_cfg):
     """MMAction2's TPN-TSM model (its own base config) with FFN's backbone,
     small: depth 50 as upstream, 32 px, 5 classes."""
     cfg = Config.fromfile(
-        osp.join(osp.dirname(mmaction.__file__), '.mim', 'configs', '_base_',
-                 'models', 'tpn_tsm_r50.py')).model
+        osp.join(
+            osp.dirname(mmaction.__file__), '.mim', 'configs', '_base_',
+            'models', 'tpn_tsm_r50.py')).model
     cfg.type = 'RecognizerFFN'
-    cfg.backbone.update(type='ResNetTSM_FFN', pretrained=None,
-                        num_segments_list=TPN_COUNTS)
+    cfg.backbone.update(
+        type='ResNetTSM_FFN', pretrained=None, num_segments_list=TPN_COUNTS)
     cfg.neck.aux_head_cfg.out_channels = NUM_CLASSES
     cfg.cls_head.update(num_classes=NUM_CLASSES, dropout_ratio=0.0)
     cfg.test_cfg = test_cfg or cfg.test_cfg
@@ -281,11 +306,12 @@ def test_neck_aux_loss_per_count_and_as_recognizer2d():
     inputs = torch.randn(2, sum(TPN_COUNTS), 3, 32, 32)
     data = samples(2)
     losses = model(inputs, data, mode='loss')
-    stock_losses = stock(inputs[:, -TPN_COUNTS[-1]:].contiguous(), data, mode='loss')
+    stock_losses = stock(
+        inputs[:, -TPN_COUNTS[-1]:].contiguous(), data, mode='loss')
     assert set(losses) == set(stock_losses) | {'loss_aux_4f', 'loss_distill'}
     for key in ('loss_aux', 'loss_cls'):
-        assert losses[key].item() == pytest.approx(stock_losses[key].item(),
-                                                   rel=1e-4), key
+        assert losses[key].item() == pytest.approx(
+            stock_losses[key].item(), rel=1e-4), key
     assert losses['loss_aux_4f'].item() > 0
     assert losses['loss_aux_4f'].requires_grad
 
@@ -302,8 +328,8 @@ def test_neck_model_tests_unlabelled_clips_with_any_view_count(views):
     unlabelled = samples(1, labels=False, num_clips=4)
     with torch.no_grad():
         got = model(inputs, unlabelled, mode='predict')[0].pred_score
-        expected = stock(inputs, samples(1, labels=False),
-                         mode='predict')[0].pred_score
+        expected = stock(
+            inputs, samples(1, labels=False), mode='predict')[0].pred_score
     assert got.shape == (NUM_CLASSES, )
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
 
@@ -311,8 +337,12 @@ def test_neck_model_tests_unlabelled_clips_with_any_view_count(views):
 def test_fcn_test_uses_the_clip_frame_count():
     """Without a neck, fcn_test reshapes features by T: the real count, not
     the backbone's configured num_segments."""
-    head = dict(type='TPNHead', num_classes=NUM_CLASSES, in_channels=512,
-                dropout_ratio=0.0, average_clips='prob')
+    head = dict(
+        type='TPNHead',
+        num_classes=NUM_CLASSES,
+        in_channels=512,
+        dropout_ratio=0.0,
+        average_clips='prob')
     model = build_model(cls_head=head, test_cfg=dict(fcn_test=True)).eval()
     # Built first: TPNHead adds its fcn_test layer at the first test pass.
     stock = stock_recognizer(model, 4)
@@ -320,5 +350,5 @@ def test_fcn_test_uses_the_clip_frame_count():
     with torch.no_grad():
         got = model(inputs, samples(1, num_clips=4), mode='predict')
         expected = stock(inputs, samples(1), mode='predict')
-    torch.testing.assert_close(got[0].pred_score, expected[0].pred_score,
-                               atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        got[0].pred_score, expected[0].pred_score, atol=1e-5, rtol=1e-4)

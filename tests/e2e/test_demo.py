@@ -5,18 +5,20 @@ import os.path as osp
 import sys
 
 import pytest
-from mmengine.config import Config
-
 from e2e_helpers import run_tool
+from mmengine.config import Config
 
 pytestmark = pytest.mark.slow
 
 
 def test_quick_demo_produces_table_and_plot(tmp_path):
     work = tmp_path / 'work'
-    proc = run_tool([sys.executable, 'tools/demo.py', '--quick',
-                     '--work-dir', str(work), '--data-root',
-                     str(tmp_path / 'data'), '--seed', '1'], timeout=900)
+    proc = run_tool([
+        sys.executable, 'tools/demo.py', '--quick', '--work-dir',
+        str(work), '--data-root',
+        str(tmp_path / 'data'), '--seed', '1'
+    ],
+                    timeout=900)
     out = proc.stdout
     for step in ('1/4', '2/4', '3/4', '4/4'):
         assert f'[demo] {step}' in out

@@ -4,9 +4,9 @@ import os.path as osp
 
 import pytest
 import torch
+from e2e_helpers import FFN_DEMO, TINY_CLASSES, TSM_DEMO, tiny_cfg_options
 from mmengine.config import Config
 
-from e2e_helpers import FFN_DEMO, TINY_CLASSES, TSM_DEMO, tiny_cfg_options
 from mmffn.evaluation import (evaluate_at_frames, plot_frame_sweep,
                               write_frame_sweep_tables)
 from mmffn.evaluation.frame_sweep import _set_test_frames
@@ -33,8 +33,13 @@ def test_tables_and_plot(tmp_path):
     rows = list(csv.reader(open(path_csv)))
     assert rows[0] == ['frames', 'TSM', 'FFN']
     assert rows[-1] == ['16', '75.00', '80.00']
-    png = plot_frame_sweep(results, str(tmp_path / 'sweep.png'),
-                           trained={'FFN': [4, 8, 16], 'TSM': [16]})
+    png = plot_frame_sweep(
+        results,
+        str(tmp_path / 'sweep.png'),
+        trained={
+            'FFN': [4, 8, 16],
+            'TSM': [16]
+        })
     with open(png, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     assert osp.getsize(png) > 5000
@@ -50,16 +55,19 @@ def test_evaluate_at_frames_runs_the_test_loop(tiny_video_root, tmp_path):
     model = MODELS.build(cfg.model)
     ckpt = str(tmp_path / 'random.pth')
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
-    options = dict(opt.split('=', 1)
-                   for opt in tiny_cfg_options(tiny_video_root))
+    options = dict(
+        opt.split('=', 1) for opt in tiny_cfg_options(tiny_video_root))
     options = {k: (int(v) if v.isdigit() else v) for k, v in options.items()}
-    accs = evaluate_at_frames(FFN_DEMO, ckpt, [2, 6, 16],
-                              str(tmp_path / 'runs'), cfg_options=options)
+    accs = evaluate_at_frames(
+        FFN_DEMO,
+        ckpt, [2, 6, 16],
+        str(tmp_path / 'runs'),
+        cfg_options=options)
     assert sorted(accs) == [2, 6, 16]
     # 8 validation videos: accuracies are multiples of 1/8.
     for acc in accs.values():
         assert 0.0 <= acc <= 1.0
         assert (acc * 8) == pytest.approx(round(acc * 8))
     with pytest.raises(ValueError, match='positive'):
-        evaluate_at_frames(FFN_DEMO, ckpt, [0], str(tmp_path / 'x'),
-                           cfg_options=options)
+        evaluate_at_frames(
+            FFN_DEMO, ckpt, [0], str(tmp_path / 'x'), cfg_options=options)

@@ -1,12 +1,13 @@
-"""Shared helpers of the backbone tests (as fixtures: no test packages)."""
-import pytest
+"""Builders shared by test folders (a module with a unique name: test files
+import it directly; ``conftest`` is a name several folders use)."""
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
-def _randomise_norms(model: torch.nn.Module, seed: int = 0):
-    """Give every BatchNorm non-trivial affine values and statistics, so a
-    test comparing outputs notices a norm loaded into the wrong place."""
+def randomise_norms(model: torch.nn.Module, seed: int = 0):
+    """Give every BatchNorm (2d and 3d) non-trivial affine values and
+    statistics, so that a test comparing outputs notices a norm loaded into
+    the wrong place."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
@@ -19,8 +20,3 @@ def _randomise_norms(model: torch.nn.Module, seed: int = 0):
                 module.running_var.copy_(
                     torch.rand(n, generator=generator) + 0.5)
     return model
-
-
-@pytest.fixture
-def randomise_norms():
-    return _randomise_norms

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 import torch
-
 from e2e_helpers import (FFN_DEMO, REPO, TINY_CLASSES, run_tool,
                          tiny_cfg_options)
 
@@ -29,8 +28,12 @@ def train(config, work_dir, root, *extra, max_epochs=3, **options):
 @pytest.fixture(scope='module')
 def ffn_run(tiny_video_root, tmp_path_factory):
     work_dir = str(tmp_path_factory.mktemp('ffn_run'))
-    proc = train(FFN_DEMO, work_dir, tiny_video_root, max_epochs=3,
-                 **{'optim_wrapper.optimizer.lr': 0.02})
+    proc = train(
+        FFN_DEMO,
+        work_dir,
+        tiny_video_root,
+        max_epochs=3,
+        **{'optim_wrapper.optimizer.lr': 0.02})
     return work_dir, proc.stdout + proc.stderr
 
 
@@ -58,11 +61,13 @@ def test_batch_blending_trains_with_soft_labels(tiny_video_root, tmp_path,
     """MMAction2's MixUp/CutMix in the data preprocessor: the head gets soft
     labels (so it logs no accuracy) and FFN adds its KL term."""
     proc = train(
-        FFN_DEMO, str(tmp_path), tiny_video_root, max_epochs=1,
+        FFN_DEMO,
+        str(tmp_path),
+        tiny_video_root,
+        max_epochs=1,
         **{
             'model.data_preprocessor.blending.type': blending,
-            'model.data_preprocessor.blending.num_classes':
-            len(TINY_CLASSES),
+            'model.data_preprocessor.blending.num_classes': len(TINY_CLASSES),
             'model.data_preprocessor.blending.alpha': 0.2,
         })
     log = proc.stdout + proc.stderr
@@ -71,14 +76,13 @@ def test_batch_blending_trains_with_soft_labels(tiny_video_root, tmp_path,
     for total, cls, dist in rows:
         assert total == pytest.approx(cls + dist, abs=2e-4)
         assert cls > 0 and dist >= 0
-    assert 'top1_acc' not in ''.join(
-        line for line in log.splitlines() if 'Epoch(train)' in line)
+    assert 'top1_acc' not in ''.join(line for line in log.splitlines()
+                                     if 'Epoch(train)' in line)
     assert osp.isfile(osp.join(str(tmp_path), 'epoch_1.pth'))
 
 
 @pytest.mark.parametrize('frames', [4, 6, 8, 16])
-def test_test_tool_evaluates_any_frame_count(ffn_run, tiny_video_root,
-                                             frames):
+def test_test_tool_evaluates_any_frame_count(ffn_run, tiny_video_root, frames):
     work_dir, _ = ffn_run
     proc = run_tool([
         sys.executable, 'tools/test.py', FFN_DEMO,
@@ -113,8 +117,7 @@ def test_resume_continues_from_the_last_checkpoint(ffn_run, tiny_video_root,
     import shutil
     resumed = str(tmp_path / 'resumed')
     shutil.copytree(work_dir, resumed)
-    proc = train(FFN_DEMO, resumed, tiny_video_root, '--resume',
-                 max_epochs=4)
+    proc = train(FFN_DEMO, resumed, tiny_video_root, '--resume', max_epochs=4)
     log = proc.stdout + proc.stderr
     assert 'resumed epoch: 3' in log
     assert not re.search(r'Epoch\(train\)\s+\[1\]', log)
@@ -124,8 +127,8 @@ def test_resume_continues_from_the_last_checkpoint(ffn_run, tiny_video_root,
 def test_load_from_initialises_the_model(ffn_run, tiny_video_root, tmp_path):
     work_dir, _ = ffn_run
     ckpt = osp.join(work_dir, 'epoch_3.pth')
-    proc = train(FFN_DEMO, str(tmp_path), tiny_video_root, max_epochs=1,
-                 load_from=ckpt)
+    proc = train(
+        FFN_DEMO, str(tmp_path), tiny_video_root, max_epochs=1, load_from=ckpt)
     assert f'Load checkpoint from {ckpt}' in proc.stdout + proc.stderr
 
 
@@ -154,11 +157,12 @@ def test_inference_api_with_ffn_config(ffn_run, tiny_video_root):
 
 def test_dist_train_two_cpu_processes(tiny_video_root, tmp_path):
     work_dir = str(tmp_path)
-    proc = run_tool(
-        ['bash', 'tools/dist_train.sh', FFN_DEMO, '2', '--work-dir',
-         work_dir, '--cfg-options',
-         *tiny_cfg_options(tiny_video_root, max_epochs=1, batch_size=2)],
-        env=dict(PORT='29631'))
+    proc = run_tool([
+        'bash', 'tools/dist_train.sh', FFN_DEMO, '2', '--work-dir', work_dir,
+        '--cfg-options',
+        *tiny_cfg_options(tiny_video_root, max_epochs=1, batch_size=2)
+    ],
+                    env=dict(PORT='29631'))
     log = proc.stdout + proc.stderr
     assert 'Distributed training: True' in log
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
@@ -170,15 +174,14 @@ def test_mixing_config_trains_one_iteration(tiny_video_root, tmp_path):
     from mmengine.config import Config
     from mmengine.runner import Runner
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs', 'mixins',
-                 'ffn_from_tsm_r50_1x1x8_sthv2.py'))
+        osp.join(REPO, 'configs', 'mixins', 'ffn_from_tsm_r50_1x1x8_sthv2.py'))
     cfg.work_dir = str(tmp_path)
     cfg.model.backbone.pretrained = None
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.param_scheduler = None
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1,
-                                        by_epoch=False)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=1, by_epoch=False)
     loader = cfg.train_dataloader
     loader.batch_size, loader.num_workers = 1, 0
     loader.persistent_workers = False
@@ -187,20 +190,20 @@ def test_mixing_config_trains_one_iteration(tiny_video_root, tmp_path):
     runner = Runner.from_cfg(cfg)
     sample = runner.train_dataloader.dataset[0]
     assert sample['inputs'].shape[:2] == (28, 3)
-    assert tuple(sample['data_samples'].metainfo['frame_counts']) == (4, 8,
-                                                                      16)
+    assert tuple(sample['data_samples'].metainfo['frame_counts']) == (4, 8, 16)
     runner.train()
     assert osp.isfile(osp.join(str(tmp_path), 'iter_1.pth'))
 
 
 def test_dist_test_two_cpu_processes(ffn_run, tiny_video_root):
     work_dir, _ = ffn_run
-    proc = run_tool(
-        ['bash', 'tools/dist_test.sh', FFN_DEMO,
-         osp.join(work_dir, 'epoch_3.pth'), '2', '--work-dir',
-         osp.join(work_dir, 'dist_test'), '--cfg-options',
-         *tiny_cfg_options(tiny_video_root, batch_size=2)],
-        env=dict(PORT='29633'))
+    proc = run_tool([
+        'bash', 'tools/dist_test.sh', FFN_DEMO,
+        osp.join(work_dir, 'epoch_3.pth'), '2', '--work-dir',
+        osp.join(work_dir, 'dist_test'), '--cfg-options',
+        *tiny_cfg_options(tiny_video_root, batch_size=2)
+    ],
+                    env=dict(PORT='29633'))
     accs = TOP1.findall(proc.stdout + proc.stderr)
     assert accs and 0.0 <= float(accs[-1]) <= 1.0
 
@@ -211,11 +214,14 @@ def test_slurm_train_passes_mmaction_arguments(tmp_path):
     fake.write_text('#!/usr/bin/env bash\necho "SRUN $*"\n')
     fake.chmod(0o755)
     import os
-    proc = run_tool(
-        ['bash', 'tools/slurm_train.sh', 'gpu_part', 'ffn_job', FFN_DEMO,
-         '--work-dir', 'wd', '--amp'],
-        env=dict(PATH=f'{tmp_path}:{os.environ["PATH"]}', GPUS='16',
-                 GPUS_PER_NODE='8'))
+    proc = run_tool([
+        'bash', 'tools/slurm_train.sh', 'gpu_part', 'ffn_job', FFN_DEMO,
+        '--work-dir', 'wd', '--amp'
+    ],
+                    env=dict(
+                        PATH=f'{tmp_path}:{os.environ["PATH"]}',
+                        GPUS='16',
+                        GPUS_PER_NODE='8'))
     line = [x for x in proc.stdout.splitlines() if x.startswith('SRUN')][0]
     assert '-p gpu_part --job-name=ffn_job --gres=gpu:8 --ntasks=16' in line
     assert line.endswith(f'-u {REPO}/tools/train.py {FFN_DEMO} '

@@ -35,8 +35,7 @@ def fake_tool(tmp_path, monkeypatch):
         dist.destroy_process_group()
 
 
-def test_finished_tool_waits_for_all_ranks_then_destroys_the_group(
-        fake_tool):
+def test_finished_tool_waits_for_all_ranks_then_destroys_the_group(fake_tool):
     store, barriers = fake_tool
     argv = list(sys.argv)
     upstream_tools.run_upstream_tool('train.py', [store, 'ok'])

@@ -16,9 +16,9 @@ import time
 
 import pytest
 import torch
+from e2e_helpers import FFN_DEMO, REPO, run_tool, tiny_cfg_options
 
 import mmffn  # noqa: F401  (safe globals for torch.load, atomic saving)
-from e2e_helpers import FFN_DEMO, REPO, run_tool, tiny_cfg_options
 
 MAX_EPOCHS = 3
 # One intra-op thread per run: on a small shared machine OpenMP's spinning
@@ -44,27 +44,33 @@ def write_config(path, **extra) -> str:
 def train_options(root, max_epochs=MAX_EPOCHS, batch_size=4, **extra):
     """tiny_cfg_options for training only, at 16 px."""
     options = [
-        o for o in tiny_cfg_options(root, max_epochs=max_epochs,
-                                    batch_size=batch_size, **extra)
+        o for o in tiny_cfg_options(
+            root, max_epochs=max_epochs, batch_size=batch_size, **extra)
         if not o.startswith(('val_', 'test_', 'train_cfg.val_interval'))
     ]
     return options + ['train_dataloader.dataset.pipeline.3.scale=(16,16)']
 
 
 def train_command(config, work_dir, root, *extra):
-    return [sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
-            *extra, '--cfg-options', *train_options(root)]
+    return [
+        sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
+        *extra, '--cfg-options', *train_options(root)
+    ]
 
 
-def run_and_kill_in_epoch(command, work_dir, log_path, epoch, iteration,
+def run_and_kill_in_epoch(command,
+                          work_dir,
+                          log_path,
+                          epoch,
+                          iteration,
                           timeout=300):
     """Start ``command``; SIGKILL it once iteration ``iteration`` of
     ``epoch`` is logged (the previous epoch's checkpoint then exists)."""
     marker = f'Epoch(train) [{epoch}][{iteration}/'
     env = dict(os.environ, PYTHONUNBUFFERED='1', **ENV)
     with open(log_path, 'w') as log:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + timeout
     try:
         while time.time() < deadline and proc.poll() is None:
@@ -95,8 +101,11 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(
     crashed = str(tmp_path / 'crashed')
     log_path = str(tmp_path / 'crashed.log')
     returncode = run_and_kill_in_epoch(
-        train_command(config, crashed, tiny_video_root), crashed, log_path,
-        epoch=2, iteration=2)
+        train_command(config, crashed, tiny_video_root),
+        crashed,
+        log_path,
+        epoch=2,
+        iteration=2)
     with open(log_path) as log:
         crash_log = log.read()
     assert returncode == -signal.SIGKILL, crash_log[-3000:]
@@ -105,8 +114,8 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(
     with open(osp.join(crashed, 'last_checkpoint')) as f:
         assert f.read().strip().endswith('epoch_1.pth')
 
-    proc = run_tool(train_command(config, crashed, tiny_video_root,
-                                  '--resume'), env=ENV)
+    proc = run_tool(
+        train_command(config, crashed, tiny_video_root, '--resume'), env=ENV)
     log = proc.stdout + proc.stderr
     assert 'resumed epoch: 1, iter: 4' in log
     assert 'Epoch(train) [1][' not in log
@@ -170,12 +179,15 @@ def _save_and_die_half_way(save, folder):
 
     checkpoint = {
         'meta': dict(epoch=1, iter=4),
-        'state_dict': {'w': torch.arange(1000.)},
+        'state_dict': {
+            'w': torch.arange(1000.)
+        },
     }
     save(checkpoint, osp.join(folder, 'epoch_1.pth'))
     builtins.open = dying_open
-    save(dict(checkpoint, meta=dict(epoch=2, iter=8)),
-         osp.join(folder, 'epoch_2.pth'))
+    save(
+        dict(checkpoint, meta=dict(epoch=2, iter=8)),
+        osp.join(folder, 'epoch_2.pth'))
 
 
 def _fork_and_wait(target, *args) -> int:
@@ -222,62 +234,3 @@ def test_atomic_save_writes_a_normal_complete_file(tmp_path):
     assert torch.equal(torch.load(path)['state_dict']['w'], torch.ones(3))
     save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(path))
     assert torch.equal(torch.load(path)['state_dict']['w'], torch.zeros(3))
-
-
-# --- EpochSeedHook ---------------------------------------------------------
-class _Draws(torch.utils.data.Dataset):
-    """Like MultiRateSampleFrames: draws from numpy's global generator."""
-
-    def __len__(self):
-        return 4
-
-    def __getitem__(self, index):
-        import numpy as np
-        return int(np.random.randint(1 << 30))
-
-
-def _fake_runner(loader, seed=0, epoch=0):
-    from types import SimpleNamespace
-    return SimpleNamespace(seed=seed, epoch=epoch, _randomness_cfg={},
-                           train_loop=SimpleNamespace(dataloader=loader))
-
-
-def _epoch_draws(loader, hook, seed, epochs):
-    draws = []
-    for epoch in epochs:
-        if hook is not None:
-            hook.before_train_epoch(_fake_runner(loader, seed, epoch))
-        draws.append([int(x) for batch in loader for x in batch])
-    return draws
-
-
-def test_epoch_seed_hook_makes_each_epoch_depend_on_seed_and_epoch_only():
-    import numpy as np
-    from mmffn.engine import EpochSeedHook
-    loader = torch.utils.data.DataLoader(_Draws(), batch_size=2)
-    hook = EpochSeedHook()
-    first = _epoch_draws(loader, hook, seed=0, epochs=[0, 1, 2])
-    np.random.seed(123)  # whatever ran before (other epochs, a resume)
-    torch.manual_seed(123)
-    resumed = _epoch_draws(loader, hook, seed=0, epochs=[1, 2])
-    assert resumed == first[1:]
-    assert first[0] != first[1]
-    assert _epoch_draws(loader, hook, seed=1, epochs=[1]) != first[1:2]
-
-
-def test_epoch_seed_hook_gives_workers_new_seeds_each_epoch():
-    """MMEngine's worker_init_fn seeds workers the same way every epoch."""
-    from functools import partial
-
-    from mmengine.dataset import worker_init_fn
-    from mmffn.engine import EpochSeedHook
-    init = partial(worker_init_fn, num_workers=1, rank=0, seed=0)
-    loader = torch.utils.data.DataLoader(_Draws(), batch_size=2,
-                                         num_workers=1, worker_init_fn=init)
-    upstream = _epoch_draws(loader, None, seed=0, epochs=[0, 1])
-    assert upstream[0] == upstream[1]  # the same "random" draws each epoch
-    hook = EpochSeedHook()
-    seeded = _epoch_draws(loader, hook, seed=0, epochs=[0, 1])
-    assert seeded[0] != seeded[1]
-    assert _epoch_draws(loader, EpochSeedHook(), seed=0, epochs=[1]) == \
-        seeded[1:]

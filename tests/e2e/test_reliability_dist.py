@@ -42,9 +42,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from e2e_helpers import FFN_DEMO, run_tool, tiny_cfg_options
 
 import mmffn  # noqa: F401
-from e2e_helpers import FFN_DEMO, run_tool, tiny_cfg_options
 
 ENV = dict(OMP_NUM_THREADS='1')  # see test_reliability_resume.py
 
@@ -117,8 +117,8 @@ def write_config(path, norm_eval):
 
 def options(root, max_epochs, batch_size):
     return [
-        o for o in tiny_cfg_options(root, max_epochs=max_epochs,
-                                    batch_size=batch_size)
+        o for o in tiny_cfg_options(
+            root, max_epochs=max_epochs, batch_size=batch_size)
         if not o.startswith(('val_', 'test_', 'train_cfg.val_interval'))
     ] + [
         'train_dataloader.dataset.pipeline.1.test_mode=True',
@@ -140,8 +140,10 @@ def train(config, work_dir, root, probe_dir, processes, batch_size,
     else:
         command = ['bash', 'tools/dist_train.sh', config, str(processes)]
         env['PORT'] = str(free_port())
-    proc = run_tool(command + ['--work-dir', work_dir, '--cfg-options'] +
-                    options(root, max_epochs, batch_size), env=env)
+    proc = run_tool(
+        command + ['--work-dir', work_dir, '--cfg-options'] +
+        options(root, max_epochs, batch_size),
+        env=env)
     losses = []
     for rank in range(processes):
         with open(osp.join(work_dir, f'losses_rank{rank}.json')) as f:
@@ -158,11 +160,21 @@ def test_two_processes_match_one_process_with_twice_the_batch(
         tiny_video_root, tmp_path, probe_dir):
     config = write_config(tmp_path / 'frozen_bn.py', norm_eval=True)
     _, (single, ), (single_state, ) = train(
-        config, str(tmp_path / 'single'), tiny_video_root, probe_dir,
-        processes=1, batch_size=4, max_epochs=2)
+        config,
+        str(tmp_path / 'single'),
+        tiny_video_root,
+        probe_dir,
+        processes=1,
+        batch_size=4,
+        max_epochs=2)
     log, ranks, rank_states = train(
-        config, str(tmp_path / 'ddp'), tiny_video_root, probe_dir,
-        processes=2, batch_size=2, max_epochs=2)
+        config,
+        str(tmp_path / 'ddp'),
+        tiny_video_root,
+        probe_dir,
+        processes=2,
+        batch_size=2,
+        max_epochs=2)
     assert 'Distributed training: True' in log
     # 16 videos: 4 iterations per epoch either way.
     assert len(single) == len(ranks[0]) == len(ranks[1]) == 8
@@ -171,10 +183,10 @@ def test_two_processes_match_one_process_with_twice_the_batch(
         ddp_curve = np.mean([[step[key] for step in rank] for rank in ranks],
                             axis=0)
         # Same inputs and weights at the first step: round-off only.
-        np.testing.assert_allclose(ddp_curve[0], curve[0], rtol=1e-6,
-                                   atol=1e-7, err_msg=key)
-        np.testing.assert_allclose(ddp_curve, curve, rtol=1e-4, atol=1e-6,
-                                   err_msg=key)
+        np.testing.assert_allclose(
+            ddp_curve[0], curve[0], rtol=1e-6, atol=1e-7, err_msg=key)
+        np.testing.assert_allclose(
+            ddp_curve, curve, rtol=1e-4, atol=1e-6, err_msg=key)
     assert np.ptp([step['loss'] for step in single]) > 1e-3  # it trains
 
     checkpoint = torch.load(osp.join(str(tmp_path / 'ddp'), 'epoch_2.pth'))
@@ -182,8 +194,8 @@ def test_two_processes_match_one_process_with_twice_the_batch(
     assert checkpoint['state_dict'].keys() == weights.keys()
     for key, value in weights.items():
         for state in (checkpoint['state_dict'], rank_states[1]['state']):
-            torch.testing.assert_close(state[key], value, rtol=0, atol=1e-4,
-                                       msg=key)
+            torch.testing.assert_close(
+                state[key], value, rtol=0, atol=1e-4, msg=key)
 
 
 @pytest.mark.slow
@@ -192,12 +204,19 @@ def test_ddp_running_statistics_are_per_process_until_the_epoch_ends(
     config = write_config(tmp_path / 'train_bn.py', norm_eval=False)
     work_dir = str(tmp_path / 'ddp')
     _, _, (rank0, rank1) = train(
-        config, work_dir, tiny_video_root, probe_dir, processes=2,
-        batch_size=2, max_epochs=1)
-    stats = [k for k in rank0['state'] if '.branches.' in k and (
-        k.endswith('running_mean') or k.endswith('running_var'))]
-    assert {k.split('.branches.')[1].split('.')[0] for k in stats} == {
-        '4', '8', '16'}
+        config,
+        work_dir,
+        tiny_video_root,
+        probe_dir,
+        processes=2,
+        batch_size=2,
+        max_epochs=1)
+    stats = [
+        k for k in rank0['state'] if '.branches.' in k and (
+            k.endswith('running_mean') or k.endswith('running_var'))
+    ]
+    assert {k.split('.branches.')[1].split('.')[0]
+            for k in stats} == {'4', '8', '16'}
     before0, before1 = rank0['last_iter_buffers'], rank1['last_iter_buffers']
     checkpoint = torch.load(osp.join(work_dir, 'epoch_1.pth'))['state_dict']
     for key in stats:
@@ -215,10 +234,9 @@ def test_ddp_running_statistics_are_per_process_until_the_epoch_ends(
 
 # --- SyncBN conversion, in-process -----------------------------------------
 def build_demo_model():
-    from mmengine.config import Config
-
     from mmaction.registry import MODELS
     from mmaction.utils import register_all_modules
+    from mmengine.config import Config
     register_all_modules()
     cfg = Config.fromfile(FFN_DEMO)
     model = MODELS.build(cfg.model)
@@ -234,19 +252,23 @@ def test_sync_bn_conversion_reaches_every_branch_and_keeps_keys():
     from mmffn.models.layers import RateSpecificBatchNorm
     model = build_demo_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    norms = [m for m in model.modules()
-             if isinstance(m, RateSpecificBatchNorm)]
+    norms = [
+        m for m in model.modules() if isinstance(m, RateSpecificBatchNorm)
+    ]
 
     model = convert_sync_batchnorm(model, 'torch')  # what sync_bn does
-    after = [m for m in model.modules()
-             if isinstance(m, RateSpecificBatchNorm)]
+    after = [
+        m for m in model.modules() if isinstance(m, RateSpecificBatchNorm)
+    ]
     assert after == norms  # same wrappers, same order
     for norm in after:
         assert set(norm.branches) == {'4', '8', '16'}
         for bn in norm.branches.values():
             assert type(bn) is SyncBatchNorm
-    assert not [m for m in model.modules() if isinstance(m, _BatchNorm)
-                and not isinstance(m, SyncBatchNorm)]
+    assert not [
+        m for m in model.modules()
+        if isinstance(m, _BatchNorm) and not isinstance(m, SyncBatchNorm)
+    ]
     state = model.state_dict()
     assert list(state) == list(before)
     for key, value in before.items():
@@ -268,11 +290,13 @@ def test_sync_bn_needs_gpu_tensors(tmp_path):
     from mmffn.models.layers import RateSpecificBatchNorm
     norm = convert_sync_batchnorm(RateSpecificBatchNorm(4, (4, 8)), 'torch')
     norm.train()
-    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
-                            rank=0, world_size=1)
+    dist.init_process_group(
+        'gloo', init_method=f'file://{tmp_path}/store', rank=0, world_size=1)
     try:
-        with pytest.raises(ValueError, match='SyncBatchNorm expected input '
-                           'tensor to be on GPU'):
+        with pytest.raises(
+                ValueError,
+                match='SyncBatchNorm expected input '
+                'tensor to be on GPU'):
             norm(torch.randn(2, 4, 3, 3))
     finally:
         dist.destroy_process_group()

@@ -4,9 +4,9 @@ import pytest
 from mmaction.datasets.transforms import SampleFrames
 from mmaction.registry import TRANSFORMS
 from mmengine.dataset import Compose
+from mmengine.registry import init_default_scope
 
 import mmffn  # noqa: F401
-from mmengine.registry import init_default_scope
 
 COUNTS = (4, 8, 16)
 init_default_scope('mmaction')
@@ -14,8 +14,11 @@ init_default_scope('mmaction')
 
 def sample(total_frames, test_mode=False, counts=COUNTS, **kwargs):
     t = TRANSFORMS.build(
-        dict(type='MultiRateSampleFrames', num_clips_list=counts,
-             test_mode=test_mode, **kwargs))
+        dict(
+            type='MultiRateSampleFrames',
+            num_clips_list=counts,
+            test_mode=test_mode,
+            **kwargs))
     return t(dict(total_frames=total_frames, start_index=0))
 
 
@@ -36,8 +39,8 @@ def test_keys_and_ranges():
 def test_each_count_is_a_tsn_sampling(test_mode):
     np.random.seed(0)
     for _ in range(20):
-        for count, inds in zip(COUNTS, split(sample(64, test_mode)
-                                              ['frame_inds'])):
+        for count, inds in zip(COUNTS,
+                               split(sample(64, test_mode)['frame_inds'])):
             segment = 64 // count
             # One index inside each of the count's equal segments.
             assert (inds // segment == np.arange(count)).all(), (count, inds)
@@ -69,8 +72,8 @@ def test_equals_sample_frames_per_count_under_the_same_seed(options):
         stock = []
         for count in COUNTS:
             t = SampleFrames(clip_len=1, num_clips=count, **options)
-            stock.append(t(dict(total_frames=total,
-                                start_index=0))['frame_inds'])
+            stock.append(
+                t(dict(total_frames=total, start_index=0))['frame_inds'])
         for a, b in zip(split(ours['frame_inds']), stock):
             np.testing.assert_array_equal(a, b)
         assert ours['num_clips'] == sum(COUNTS)
@@ -121,8 +124,13 @@ def test_unique_decode_equals_decord_decode(video):
     outs = []
     for decode in ('DecordDecode', 'UniqueDecordDecode'):
         pipe = Compose([dict(type='DecordInit'), dict(type=decode)])
-        outs.append(pipe(dict(filename=video, frame_inds=inds.copy(),
-                              modality='RGB', start_index=0))['imgs'])
+        outs.append(
+            pipe(
+                dict(
+                    filename=video,
+                    frame_inds=inds.copy(),
+                    modality='RGB',
+                    start_index=0))['imgs'])
     assert len(outs[1]) == len(inds)
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
@@ -140,8 +148,9 @@ def test_one_crop_and_one_flip_for_all_frames(video):
         dict(type='Resize', scale=(16, 16), keep_ratio=False),
         dict(type='Flip', flip_ratio=0.5),
         dict(type='FormatShape', input_format='NCHW'),
-        dict(type='PackActionInputs',
-             meta_keys=('flip', 'crop_bbox', 'frame_counts')),
+        dict(
+            type='PackActionInputs',
+            meta_keys=('flip', 'crop_bbox', 'frame_counts')),
     ])
     np.random.seed(1)
     flips = set()
@@ -159,6 +168,6 @@ def test_one_crop_and_one_flip_for_all_frames(video):
             expected = mmcv.imresize(frame[y1:y2, x1:x2], (16, 16))
             if meta['flip']:
                 expected = expected[:, ::-1]
-            np.testing.assert_array_equal(
-                got.numpy(), expected.transpose(2, 0, 1))
+            np.testing.assert_array_equal(got.numpy(),
+                                          expected.transpose(2, 0, 1))
     assert flips == {True, False}  # random per sample, shared by its frames

@@ -20,17 +20,17 @@ import numpy as np
 import pytest
 import torch
 from decord import DECORDError
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
 
 import mmffn  # noqa: F401
-from mmaction.registry import MODELS
-from mmaction.structures import ActionDataSample
 from mmffn.datasets.transforms import MultiRateSampleFrames
 from mmffn.models.backbones.resnet_tsm_ffn import ResNetTSM_FFN
 
 init_default_scope('mmaction')
 COUNTS = (4, 8, 16)
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def samples(n, **meta):
@@ -46,13 +46,18 @@ def samples(n, **meta):
 def recognizer():
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(type='RecognizerFFN',
-             backbone=dict(type='ResNetTSM_FFN', depth=18,
-                           num_segments_list=COUNTS),
-             cls_head=dict(type='TSMHead', num_classes=4, in_channels=512,
-                           num_segments=16, average_clips='prob'),
-             data_preprocessor=dict(type='ActionDataPreprocessor',
-                                    format_shape='NCHW')))
+        dict(
+            type='RecognizerFFN',
+            backbone=dict(
+                type='ResNetTSM_FFN', depth=18, num_segments_list=COUNTS),
+            cls_head=dict(
+                type='TSMHead',
+                num_classes=4,
+                in_channels=512,
+                num_segments=16,
+                average_clips='prob'),
+            data_preprocessor=dict(
+                type='ActionDataPreprocessor', format_shape='NCHW')))
     model.init_weights()
     return model
 
@@ -79,18 +84,26 @@ def test_bad_frame_counts_name_the_value(counts, message):
 
 def test_sampler_counts_that_differ_from_the_backbone(recognizer):
     # Same total (28 frames) but other counts: named both ways.
-    with pytest.raises(ValueError, match=re.escape(
-            'Sampler frame counts (2, 10, 16) do not match the backbone '
-            'num_segments_list (4, 8, 16)')):
-        recognizer(torch.zeros(2, 28, 3, 16, 16),
-                   samples(2, frame_counts=(2, 10, 16)), mode='loss')
+    with pytest.raises(
+            ValueError,
+            match=re.escape(
+                'Sampler frame counts (2, 10, 16) do not match the backbone '
+                'num_segments_list (4, 8, 16)')):
+        recognizer(
+            torch.zeros(2, 28, 3, 16, 16),
+            samples(2, frame_counts=(2, 10, 16)),
+            mode='loss')
     # Another total: the frame count and the sampler to use.
-    with pytest.raises(ValueError, match=re.escape(
-            'Training clip has 12 frames but the backbone trains counts '
-            '(4, 8, 16) (sum 28). Use MultiRateSampleFrames(num_clips_list='
-            '(4, 8, 16))')):
-        recognizer(torch.zeros(2, 12, 3, 16, 16),
-                   samples(2, frame_counts=(4, 8)), mode='loss')
+    with pytest.raises(
+            ValueError,
+            match=re.escape(
+                'Training clip has 12 frames but the backbone trains counts '
+                '(4, 8, 16) (sum 28). Use MultiRateSampleFrames('
+                'num_clips_list=(4, 8, 16))')):
+        recognizer(
+            torch.zeros(2, 12, 3, 16, 16),
+            samples(2, frame_counts=(4, 8)),
+            mode='loss')
 
 
 def test_untrained_count_under_strict_policy(recognizer, monkeypatch):
@@ -101,29 +114,39 @@ def test_untrained_count_under_strict_policy(recognizer, monkeypatch):
     message = re.escape('6 frames were not trained (branch_policy="strict")'
                         '; trained frame counts: (4, 8, 16)')
     with pytest.raises(ValueError, match=message):
-        recognizer.eval()(torch.zeros(1, 6, 3, 16, 16),
-                          samples(1, num_clips=6), mode='predict')
+        recognizer.eval()(
+            torch.zeros(1, 6, 3, 16, 16),
+            samples(1, num_clips=6),
+            mode='predict')
     with pytest.raises(ValueError, match='strict'):
         ResNetTSM_FFN(depth=18, num_segments=6, branch_policy='strict')
-    with pytest.raises(ValueError, match=r"one of \('nearest', 'strict'\), "
-                       r"got 'closest'"):
+    with pytest.raises(
+            ValueError, match=r"one of \('nearest', 'strict'\), "
+            r"got 'closest'"):
         ResNetTSM_FFN(depth=18, branch_policy='closest')
 
 
 def test_batch_not_divisible_by_the_frame_count(recognizer):
     backbone = recognizer.backbone.eval()
-    with pytest.raises(ValueError, match='batch of 10 frames, which is not a '
-                       'multiple of the frame count 4'):
+    with pytest.raises(
+            ValueError,
+            match='batch of 10 frames, which is not a '
+            'multiple of the frame count 4'):
         with backbone.frame_count(4):
             backbone(torch.zeros(10, 3, 16, 16))
-    with pytest.raises(ValueError, match='10 frames per sample, not a '
-                       r'multiple of the clip frame count \(num_clips x '
-                       r'clip_len\): 4'):
-        recognizer.eval()(torch.zeros(1, 10, 3, 16, 16),
-                          samples(1, num_clips=4), mode='predict')
+    with pytest.raises(
+            ValueError,
+            match='10 frames per sample, not a '
+            r'multiple of the clip frame count \(num_clips x '
+            r'clip_len\): 4'):
+        recognizer.eval()(
+            torch.zeros(1, 10, 3, 16, 16),
+            samples(1, num_clips=4),
+            mode='predict')
     for bad in (0, -8, 2.5, True):
-        with pytest.raises(ValueError, match=re.escape(
-                f'must be a positive int, got {bad!r}')):
+        with pytest.raises(
+                ValueError,
+                match=re.escape(f'must be a positive int, got {bad!r}')):
             with backbone.frame_count(bad):
                 pass
 
@@ -138,25 +161,28 @@ def test_video_shorter_than_the_largest_count(total_frames, test_mode,
     from mmaction.datasets.transforms import SampleFrames
     results = dict(total_frames=total_frames, start_index=start_index)
     np.random.seed(1)
-    inds = MultiRateSampleFrames(test_mode=test_mode)(dict(results))[
-        'frame_inds']
+    inds = MultiRateSampleFrames(
+        test_mode=test_mode)(dict(results))['frame_inds']
     assert inds.shape == (28, )
     assert inds.min() >= start_index
     assert inds.max() < start_index + total_frames
     np.random.seed(1)
     expected = np.concatenate([
-        SampleFrames(clip_len=1, num_clips=count, test_mode=test_mode)(
-            dict(results))['frame_inds'] for count in COUNTS
+        SampleFrames(clip_len=1, num_clips=count,
+                     test_mode=test_mode)(dict(results))['frame_inds']
+        for count in COUNTS
     ])
     np.testing.assert_array_equal(inds, expected)
 
 
 def test_video_without_frames_is_named():
-    with pytest.raises(ValueError, match=re.escape(
-            "'a/b.mp4' has total_frames=0: MultiRateSampleFrames needs at "
-            'least 1 frame')):
-        MultiRateSampleFrames()(dict(total_frames=0, start_index=0,
-                                     filename='a/b.mp4'))
+    with pytest.raises(
+            ValueError,
+            match=re.escape(
+                "'a/b.mp4' has total_frames=0: MultiRateSampleFrames needs at "
+                'least 1 frame')):
+        MultiRateSampleFrames()(
+            dict(total_frames=0, start_index=0, filename='a/b.mp4'))
 
 
 # decord raises RuntimeError or its own DECORDError (not a RuntimeError)
@@ -185,13 +211,13 @@ def test_corrupt_video_errors_name_the_file(bad_videos):
     folder, names = bad_videos
     for name in names:
         path = osp.join(folder, f'{name}.mp4')
-        with pytest.raises(DECORD_ERRORS, match=re.escape(
-                f"Cannot open video '{path}' with decord")):
+        with pytest.raises(
+                DECORD_ERRORS,
+                match=re.escape(f"Cannot open video '{path}' with decord")):
             DecordInit()(dict(filename=path))
         # Upstream's own error does not say which file.
         with pytest.raises(DECORD_ERRORS) as upstream:
-            DecordInit.transform.__wrapped__(DecordInit(),
-                                             dict(filename=path))
+            DecordInit.transform.__wrapped__(DecordInit(), dict(filename=path))
         assert path not in str(upstream.value)
     missing = osp.join(folder, 'missing.mp4')
     with pytest.raises(FileNotFoundError, match=re.escape(missing)):
@@ -206,14 +232,17 @@ def test_corrupt_video_in_a_training_dataset_is_named(bad_videos):
     with open(ann, 'w') as f:
         f.writelines(f'{name}.mp4 0\n' for name in names)
     dataset = VideoDataset(
-        ann, data_prefix=dict(video=folder), pipeline=[
+        ann,
+        data_prefix=dict(video=folder),
+        pipeline=[
             dict(type='DecordInit'),
             dict(type='MultiRateSampleFrames', num_clips_list=COUNTS),
             dict(type='UniqueDecordDecode'),
         ])
     for index, name in enumerate(names):
-        with pytest.raises(DECORD_ERRORS, match=re.escape(
-                osp.join(folder, f'{name}.mp4'))):
+        with pytest.raises(
+                DECORD_ERRORS,
+                match=re.escape(osp.join(folder, f'{name}.mp4'))):
             dataset[index]
 
 
@@ -252,14 +281,17 @@ def checkpoints(tmp_path_factory):
         torch.save(obj, paths[name])
 
     save('ffn', dict(state_dict=ffn, meta=dict(epoch=1)))
-    save('no_branch_8', {k: v for k, v in ffn.items()
-                         if '.branches.8.' not in k})
+    save('no_branch_8',
+         {k: v
+          for k, v in ffn.items() if '.branches.8.' not in k})
     save('resnet50', ResNet(depth=50).state_dict())
     save('not_a_resnet', {'encoder.layers.0.attn.weight': torch.ones(3, 3)})
     with open(paths['ffn'], 'rb') as f:
         data = f.read()
-    for name, content in dict(truncated=data[:len(data) // 2], empty=b'',
-                              text=b'epoch = 3\nnot a checkpoint\n').items():
+    for name, content in dict(
+            truncated=data[:len(data) // 2],
+            empty=b'',
+            text=b'epoch = 3\nnot a checkpoint\n').items():
         paths[name] = str(folder / f'{name}.pth')
         with open(paths[name], 'wb') as f:
             f.write(content)
@@ -299,7 +331,7 @@ def test_a_file_that_is_not_a_checkpoint_is_named(checkpoints, name, hint):
      r': \d+ backbone weights missing \(e\.g\. \[.[\w.]*\.branches\.8\.'),
 ])
 def test_checkpoint_that_does_not_fit_as_pretrained(checkpoints, name,
-                                                     message):
+                                                    message):
     backbone = ResNetTSM_FFN(depth=18, pretrained=checkpoints[name])
     with pytest.raises(ValueError, match=message):
         backbone.init_weights()
@@ -316,15 +348,17 @@ def test_checkpoint_that_does_not_fit_as_load_from(recognizer, checkpoints,
     model = copy.deepcopy(recognizer)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     # A recognizer checkpoint whose 8-frame branches are missing.
-    trained = {k: v + 1 if v.is_floating_point() else v
-               for k, v in before.items() if '.branches.8.' not in k}
+    trained = {
+        k: v + 1 if v.is_floating_point() else v
+        for k, v in before.items() if '.branches.8.' not in k
+    }
     path = str(tmp_path / 'no_branch_8.pth')
     torch.save(dict(state_dict=trained), path)
 
     def load_from(path):  # as Runner.load_checkpoint calls it
         checkpoint = _load_checkpoint(path, map_location='cpu')
-        _load_checkpoint_to_model(model, checkpoint, strict=False,
-                                  revise_keys=[(r'^module.', '')])
+        _load_checkpoint_to_model(
+            model, checkpoint, strict=False, revise_keys=[(r'^module.', '')])
         return capsys.readouterr().out
 
     out = load_from(path)
@@ -386,8 +420,9 @@ def test_a_malicious_checkpoint_is_refused_and_named(tmp_path):
     marker = str(tmp_path / 'pwned')
     path = str(tmp_path / 'evil.pth')
     torch.save({'state_dict': {}, 'meta': _Payload(marker)}, path)
-    with pytest.raises(pickle.UnpicklingError, match=re.escape(path) +
-                       '.*Weights only load failed'):
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match=re.escape(path) + '.*Weights only load failed'):
         _load_checkpoint(path, map_location='cpu')
     assert not osp.exists(marker)
     backbone = ResNetTSM_FFN(depth=18, pretrained=path)
@@ -405,10 +440,12 @@ def test_runner_checkpoints_load_with_weights_only(tmp_path, recognizer):
     hub.update_scalar('train/loss', 1.5)
     hub.update_info('keep_ckpt_ids', [1, 2])
     path = str(tmp_path / 'epoch_1.pth')
-    save_checkpoint(dict(meta=dict(epoch=1, seed=0,
-                                   dataset_meta=dict(classes=np.arange(3))),
-                         state_dict=recognizer.state_dict(),
-                         message_hub=hub.state_dict()), path)
+    save_checkpoint(
+        dict(
+            meta=dict(
+                epoch=1, seed=0, dataset_meta=dict(classes=np.arange(3))),
+            state_dict=recognizer.state_dict(),
+            message_hub=hub.state_dict()), path)
     checkpoint = torch.load(path, weights_only=True)
     assert checkpoint['message_hub']['log_scalars']['train/loss'].current() \
         == 1.5

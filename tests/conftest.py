@@ -1,8 +1,14 @@
 """Shared fixtures: a tiny generated video set for end-to-end tests and the
-builders of shared_builders.py."""
+builders of shared_builders.py.
+
+It imports mmffn before any test module: mmffn's stack fixes must precede the
+first import of mmaction.models, and isort puts ``import mmffn`` after the
+mmaction imports in test files."""
 import pytest
 from e2e_helpers import TINY_CLASSES
 from shared_builders import randomise_norms as _randomise_norms
+
+import mmffn  # noqa: F401
 
 
 @pytest.fixture(scope='session')

@@ -1,8 +1,10 @@
-"""FFN backbones."""
+"""FFN backbones: stock MMAction2 backbones made frame flexible."""
+from .frame_flexible import FrameFlexibleMixin
 from .pretrained_conversion import (PretrainedConversion,
                                     convert_pretrained_state_dict)
 from .resnet_tsm_ffn import ResNetTSM_FFN
 
 __all__ = [
-    'ResNetTSM_FFN', 'convert_pretrained_state_dict', 'PretrainedConversion'
+    'FrameFlexibleMixin', 'ResNetTSM_FFN', 'convert_pretrained_state_dict',
+    'PretrainedConversion'
 ]

@@ -1,19 +1,20 @@
-"""Deploy one frame count of an FFN model as a stock MMAction2 TSM.
+"""Deploy one frame count of an FFN model as its stock MMAction2 model.
 
 An FFN checkpoint holds one sub-network per trained frame count. At a fixed
-frame count T only one of them runs, and it is a plain TSM:
+frame count T only one of them runs, and it is the stock model (a plain TSM
+for ``ResNetTSM_FFN``; every backbone of
+:data:`mmffn.models.model_conversion.FAMILIES` likewise):
 
 * the branch is ``backbone.branch_for(T)`` (T itself when it was trained,
   the nearest trained count under ``branch_policy='nearest'``);
-* every weight-altered conv becomes an ``nn.Conv2d`` with the branch's
-  adapter folded in, ``W * (1 + w)`` (exact: the adapter scales input
-  channels);
-* every rate-specific BatchNorm becomes the branch's own BatchNorm;
-* the temporal shift and TSMHead use the real T (``num_segments=T``).
+* every rate-specific layer becomes its static module of that branch
+  (``to_static``): a weight-altered conv an ``nn.Conv2d`` with the adapter
+  folded in, ``W * (1 + w)``, a rate-specific BatchNorm the branch's own;
+* the temporal modules and the head use the real T (``num_segments=T``).
 
-The result is a config for MMAction2's ``Recognizer2D`` + ``ResNetTSM`` +
-``TSMHead`` and a checkpoint whose keys are those of that model, so both
-load with plain MMAction2 (no ``custom_imports`` of mmffn)::
+The result is a config for MMAction2's ``Recognizer2D`` with the stock
+backbone and head, and a checkpoint whose keys are those of that model, so
+both load with plain MMAction2 (no ``custom_imports`` of mmffn)::
 
     from mmffn.deploy import deploy
     result = deploy('configs/ffn_tsm_r50_ssv2.py', 'epoch_50.pth',
@@ -38,12 +39,9 @@ from mmengine.runner.checkpoint import (_load_checkpoint,
 from .datasets.pipeline_conversion import (fixed_frames_loader,
                                            fixed_frames_pipeline)
 from .models.layers import to_static
+from .models.model_conversion import stock_model
 from .utils import check_frame_count
 
-# Arguments ResNetTSM_FFN / RecognizerFFN add to ResNetTSM / Recognizer2D.
-FFN_BACKBONE_KEYS = ('num_segments_list', 'branch_policy', 'weight_alteration',
-                     'alteration_init_std')
-FFN_RECOGNIZER_KEYS = ('distill_loss', )
 # Training needs mmffn (MultiRateSampleFrames, FFNOptimWrapperConstructor)
 # and makes no sense for a single frame count: the deployed config tests.
 TRAINING_KEYS = ('train_dataloader', 'train_cfg', 'optim_wrapper',
@@ -73,50 +71,6 @@ class DeployResult(NamedTuple):
 
 
 # --- config ----------------------------------------------------------------
-def deployed_model_config(model_cfg: dict, frames: int) -> dict:
-    """The stock ``Recognizer2D`` config computing an FFN model at T.
-
-    Args:
-        model_cfg (dict): ``cfg.model`` of an FFN config (``RecognizerFFN``
-            with a ``ResNetTSM_FFN`` backbone).
-        frames (int): Frames per clip T.
-
-    Returns:
-        dict: ``Recognizer2D`` with ``ResNetTSM(num_segments=T,
-        pretrained=None, pretrained2d=False, ...)`` and the same head
-        (``num_segments=T``), neck, data preprocessor and test_cfg.
-    """
-    frames = check_frame_count(frames, 'frames')
-    model = copy.deepcopy(dict(model_cfg))
-    backbone = dict(model.get('backbone') or {})
-    if model.get('type') != 'RecognizerFFN' or backbone.get(
-            'type') != 'ResNetTSM_FFN':
-        raise ValueError(
-            'Expected an FFN model config (RecognizerFFN with a ResNetTSM_FFN '
-            f'backbone), got {model.get("type")!r} with backbone '
-            f'{backbone.get("type")!r}')
-    for key in FFN_RECOGNIZER_KEYS:
-        model.pop(key, None)
-    for key in FFN_BACKBONE_KEYS:
-        backbone.pop(key, None)
-    # The weights come from the checkpoint; nothing may be loaded over them.
-    backbone.update(
-        type='ResNetTSM',
-        num_segments=frames,
-        pretrained=None,
-        pretrained2d=False)
-    backbone.pop('init_cfg', None)
-    model.update(type='Recognizer2D', backbone=backbone)
-    head = model.get('cls_head')
-    if head is not None:
-        head = dict(head)
-        # RecognizerFFN pools any head that has num_segments over T.
-        if 'num_segments' in head or head.get('type') == 'TSMHead':
-            head['num_segments'] = frames
-        model['cls_head'] = head
-    return model
-
-
 def _convert_loader(loader: dict, frames: int) -> dict:
     converted = fixed_frames_loader(loader, frames)
     converted.pop('_delete_', None)  # only meaningful when merging configs
@@ -130,9 +84,9 @@ def _is_pipeline(value) -> bool:
 
 
 def deployed_config(cfg: Config, frames: int) -> Config:
-    """The config of an FFN experiment turned into a stock TSM one at T.
+    """The config of an FFN experiment turned into a stock one at T.
 
-    The model becomes :func:`deployed_model_config`; validation and test
+    The model becomes ``model_conversion.stock_model``; validation and test
     pipelines sample T frames; ``custom_imports`` and the training parts
     (which need mmffn's sampler and optimizer constructor) are removed.
 
@@ -148,7 +102,7 @@ def deployed_config(cfg: Config, frames: int) -> Config:
     cfg_dict.pop('custom_imports', None)
     for key in TRAINING_KEYS:
         cfg_dict.pop(key, None)
-    cfg_dict['model'] = deployed_model_config(cfg_dict['model'], frames)
+    cfg_dict['model'] = stock_model(cfg_dict['model'], frames)
     for key in ('val_dataloader', 'test_dataloader'):
         if cfg_dict.get(key):
             cfg_dict[key] = _convert_loader(cfg_dict[key], frames)
@@ -251,7 +205,7 @@ def build_deployed(model: nn.Module, model_cfg: dict,
     Returns:
         nn.Module: ``Recognizer2D`` in eval mode with the folded weights.
     """
-    deployed = MODELS.build(deployed_model_config(model_cfg, frames))
+    deployed = MODELS.build(stock_model(model_cfg, frames))
     # strict: any key FFN and the stock model disagree on is a bug here.
     deployed.load_state_dict(
         fold_branch_state_dict(model, frames), strict=True)

@@ -5,6 +5,7 @@ It imports mmffn before any test module: mmffn's stack fixes must precede the
 first import of mmaction.models, and isort puts ``import mmffn`` after the
 mmaction imports in test files."""
 import pytest
+import torch
 from e2e_helpers import TINY_CLASSES
 from shared_builders import randomise_norms as _randomise_norms
 
@@ -31,3 +32,13 @@ def tiny_video_root(tmp_path_factory):
 def randomise_norms():
     """``randomise_norms(model, seed=0)``: non-trivial norms everywhere."""
     return _randomise_norms
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """One torch thread for a module of tiny-input model tests: on a busy
+    2-core machine two threads made them many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -83,8 +83,13 @@ def test_mixin_config_is_short_and_keeps_the_inherited_recipe():
     path = osp.join(REPO, 'configs', 'mixins',
                     'ffn_from_tsm_r50_1x1x8_sthv2.py')
     with open(path) as f:  # the README shows it whole
-        assert len(f.read().splitlines()) <= 20
+        assert len(f.read().splitlines()) <= 15
     cfg = Config.fromfile(path)
+    assert cfg.model.type == 'RecognizerFFN'
+    assert cfg.model.backbone.type == 'ResNetTSM_FFN'
+    assert cfg.model.backbone.num_segments_list == (4, 8, 16)
+    assert cfg.model.backbone.pretrained == 'checkpoints/resnet50-0676ba61.pth'
+    assert cfg.model.cls_head.num_segments == 16
     # Inherited from MMAction2's recipe, untouched by the mixin:
     assert cfg.model.cls_head.num_classes == 174
     assert cfg.model.backbone.depth == 50

@@ -19,8 +19,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
 from mmffn.deploy import (build_ffn, deploy, deployed_config,
-                          deployed_model_config, fold_branch_state_dict)
+                          fold_branch_state_dict)
 from mmffn.models.layers import WeightAlteredConv2d
+from mmffn.models.model_conversion import stock_model
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SIZE = 32  # tiny frames: ResNet's stride 32 leaves a 1x1 map
@@ -277,7 +278,7 @@ def test_bad_arguments(ffn_files, tmp_path):
         with pytest.raises(ValueError, match='frames must be a positive int'):
             fold_branch_state_dict(model, bad)
     with pytest.raises(ValueError, match='Expected an FFN model config'):
-        deployed_model_config(
+        stock_model(
             dict(type='Recognizer2D', backbone=dict(type='ResNetTSM')), 8)
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         deploy(config, str(tmp_path / 'missing.pth'), 8, str(tmp_path))
@@ -289,3 +290,49 @@ def test_bad_arguments(ffn_files, tmp_path):
         model.backbone.branch_policy = 'nearest'
     with pytest.raises(ValueError, match='frames must be a positive int'):
         deployed_config(Config.fromfile(config), 0)
+
+
+FAMILY_MODELS = {
+    'MobileNetV2TSM_FFN':
+    (dict(type='MobileNetV2TSM_FFN', pretrained2d=False), 1280, (4, 6, 8)),
+    'TANet_FFN': (dict(type='TANet_FFN', depth=50), 2048, (4, 8)),
+}
+
+
+@pytest.mark.parametrize('family', list(FAMILY_MODELS))
+def test_every_family_deploys_to_its_stock_model(family):
+    """One count of each frame-flexible backbone as its stock MMAction2
+    model: no mmffn module left, same outputs (any count where the weights
+    allow it; TANet's TAM is shaped by the count)."""
+    from mmaction.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    from mmffn.deploy import build_deployed, compare_outputs
+    backbone, channels, frames_list = FAMILY_MODELS[family]
+    cfg = dict(
+        type='RecognizerFFN',
+        backbone=dict(backbone, num_segments_list=(4, 8)),
+        cls_head=dict(type='TSMHead', num_classes=NUM_CLASSES,
+                      in_channels=channels, num_segments=8,
+                      dropout_ratio=0.0, average_clips='prob'),
+        data_preprocessor=dict(type='ActionDataPreprocessor',
+                               format_shape='NCHW'))
+    init_default_scope('mmaction')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    _randomise(model)
+    model.eval()
+    for frames in frames_list:
+        deployed = build_deployed(model, cfg, frames)
+        assert not [
+            type(m).__name__ for m in deployed.modules()
+            if type(m).__module__.startswith('mmffn')
+        ]
+        assert type(deployed.backbone).__name__ == family[:-len('_FFN')]
+        outputs = compare_outputs(model, deployed, frames, size=SIZE)
+        assert outputs['max_abs_diff'] <= TOLERANCE * max(
+            1.0, outputs['max_abs_output']), (frames, outputs)
+    if family == 'TANet_FFN':
+        with pytest.raises(ValueError, match='only a trained count'):
+            build_deployed(model, cfg, 6)

@@ -170,31 +170,6 @@ def test_dist_train_two_cpu_processes(tiny_video_root, tmp_path):
     assert re.search(r'Epoch\(train\)\s+\[1\]\[4/4\]', log)
 
 
-def test_mixing_config_trains_one_iteration(tiny_video_root, tmp_path):
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs', 'mixins', 'ffn_from_tsm_r50_1x1x8_sthv2.py'))
-    cfg.work_dir = str(tmp_path)
-    cfg.model.backbone.pretrained = None
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.param_scheduler = None
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=1, by_epoch=False)
-    loader = cfg.train_dataloader
-    loader.batch_size, loader.num_workers = 1, 0
-    loader.persistent_workers = False
-    loader.dataset.ann_file = osp.join(tiny_video_root, 'train.txt')
-    loader.dataset.data_prefix = dict(video=tiny_video_root)
-    runner = Runner.from_cfg(cfg)
-    sample = runner.train_dataloader.dataset[0]
-    assert sample['inputs'].shape[:2] == (28, 3)
-    assert tuple(sample['data_samples'].metainfo['frame_counts']) == (4, 8, 16)
-    runner.train()
-    assert osp.isfile(osp.join(str(tmp_path), 'iter_1.pth'))
-
-
 def test_dist_test_two_cpu_processes(ffn_run, tiny_video_root):
     work_dir, _ = ffn_run
     proc = run_tool([

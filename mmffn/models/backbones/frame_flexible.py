@@ -257,6 +257,27 @@ class FrameFlexibleMixin:
         super().train(mode)
         return self
 
+    def _partial_bn(self) -> None:
+        """Freeze every BatchNorm2d except the first one, as ResNet's
+        ``partial_bn`` does, with all frame-count copies of each.
+
+        ResNet counts ``nn.BatchNorm2d`` modules; counting the copies would
+        freeze the stem's copies of the 2nd and later counts, and counting
+        every norm would also freeze the BatchNorm3d of non-local blocks.
+        """
+        logger = MMLogger.get_current_instance()
+        logger.info('Freezing BatchNorm2D except the first one (all its '
+                    'frame-count copies).')
+        norms = [
+            m for m in self.modules() if isinstance(m, RateSpecificBatchNorm)
+            and isinstance(m.branch(), nn.BatchNorm2d)
+        ]
+        for norm in norms[1:]:
+            for bn in norm.branches.values():
+                bn.eval()
+                bn.weight.requires_grad = False
+                bn.bias.requires_grad = False
+
     # --- initialisation ----------------------------------------------------
     def reset_weight_alteration(self) -> None:
         """Draw every adapter from normal(0, alteration_init_std)."""
@@ -290,6 +311,13 @@ class FrameFlexibleMixin:
         depth = getattr(self, 'depth', None)
         return type(self).__name__ + (f'(depth={depth})' if depth else '')
 
+    def _adjust_conversion(self, result: PretrainedConversion,
+                           checkpoint_keys) -> PretrainedConversion:
+        """Hook for families with weights a checkpoint may not provide (e.g.
+        count-shaped ones): return ``result`` with those moved to
+        ``optional_missing``. Default: unchanged."""
+        return result
+
     def load_pretrained(self, filename: str) -> PretrainedConversion:
         """Load a local checkpoint into every branch.
 
@@ -310,6 +338,9 @@ class FrameFlexibleMixin:
                                                    self.state_dict())
         except ValueError as error:
             raise ValueError(f'{filename}: {error}') from error
+        source = checkpoint.get('state_dict', checkpoint) if isinstance(
+            checkpoint, dict) else checkpoint
+        result = self._adjust_conversion(result, list(source))
         name = self._describe()
         if not result.state_dict and not result.mismatched:
             raise ValueError(

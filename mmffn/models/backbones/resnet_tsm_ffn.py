@@ -11,10 +11,8 @@ import torch.nn as nn
 from mmaction.models.backbones.resnet import BasicBlock, Bottleneck
 from mmaction.models.backbones.resnet_tsm import ResNetTSM
 from mmaction.registry import MODELS
-from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 
-from ..layers import RateSpecificBatchNorm
 from .frame_flexible import FrameFlexibleMixin
 
 
@@ -104,24 +102,3 @@ class ResNetTSM_FFN(FrameFlexibleMixin, ResNetTSM):
         # ResNet(TSM).init_weights' own checkpoint logic on purpose: this
         # works with pretrained=None whatever pretrained2d says.
         BaseModule.init_weights(self)
-
-    def _partial_bn(self) -> None:
-        """Freeze every BatchNorm2d except the first one, as ResNet does,
-        with all frame-count copies of each.
-
-        ResNet counts ``nn.BatchNorm2d`` modules; counting the copies would
-        freeze the stem's copies of the 2nd and later counts, and counting
-        every norm would also freeze the BatchNorm3d of non-local blocks.
-        """
-        logger = MMLogger.get_current_instance()
-        logger.info('Freezing BatchNorm2D except the first one (all its '
-                    'frame-count copies).')
-        norms = [
-            m for m in self.modules() if isinstance(m, RateSpecificBatchNorm)
-            and isinstance(m.branch(), nn.BatchNorm2d)
-        ]
-        for norm in norms[1:]:
-            for bn in norm.branches.values():
-                bn.eval()
-                bn.weight.requires_grad = False
-                bn.bias.requires_grad = False

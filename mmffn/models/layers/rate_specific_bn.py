@@ -120,8 +120,9 @@ def convert_to_rate_specific_bn(module: nn.Module,
     Works like ``nn.SyncBatchNorm.convert_sync_batchnorm``: the returned
     module is ``module`` itself with its BatchNorm children swapped, or a new
     ``RateSpecificBatchNorm`` when ``module`` is a BatchNorm. Every copy holds
-    the original's config and values. Existing RateSpecificBatchNorm layers
-    are left alone, so converting twice is harmless.
+    the original's config and values. Rate-specific layers (a
+    RateSpecificBatchNorm, or per-count copies of a module with norms
+    inside) are left alone, so converting twice is harmless.
 
     Args:
         module (nn.Module): Module to convert in place.
@@ -132,8 +133,8 @@ def convert_to_rate_specific_bn(module: nn.Module,
     Returns:
         nn.Module: The converted module.
     """
-    if isinstance(module, RateSpecificBatchNorm):
-        return module
+    if isinstance(module, RateSpecificLayer):
+        return module  # already per count, with whatever norms it holds
     if isinstance(module, _BatchNorm):
         return RateSpecificBatchNorm.from_norm(module, frame_counts, active)
     for name, child in module.named_children():

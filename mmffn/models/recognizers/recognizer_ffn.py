@@ -7,7 +7,9 @@ from mmaction.models.recognizers import Recognizer2D
 from mmaction.registry import MODELS
 from mmaction.utils import SampleList
 
+from ..backbones import FrameFlexibleMixin
 from ..losses import TemporalDistillationLoss
+from ..model_conversion import FAMILIES
 
 
 @contextmanager
@@ -51,8 +53,8 @@ class RecognizerFFN(Recognizer2D):
             returns a dict of losses. Defaults to ``TemporalKLLoss``.
         **kwargs: Arguments of :class:`Recognizer2D` (backbone, neck,
             cls_head, data_preprocessor, train_cfg, test_cfg, ...). The
-            backbone must offer ``num_segments_list`` and ``frame_count(T)``
-            (see ``ResNetTSM_FFN``).
+            backbone must be frame flexible (``ResNetTSM_FFN`` and the other
+            versions in ``model_conversion.FAMILIES``).
     """
 
     def __init__(self,
@@ -60,12 +62,13 @@ class RecognizerFFN(Recognizer2D):
                  distill_loss: Dict = dict(type='TemporalKLLoss'),
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for attr in ('num_segments_list', 'frame_count'):
-            if not hasattr(self.backbone, attr):
-                raise TypeError(
-                    f'RecognizerFFN needs a frame-flexible backbone with '
-                    f'`{attr}` (e.g. ResNetTSM_FFN), got '
-                    f'{type(self.backbone).__name__}.')
+        if not isinstance(self.backbone, FrameFlexibleMixin):
+            supported = sorted(f.ffn_type for f in FAMILIES.values())
+            raise TypeError(
+                'RecognizerFFN needs a frame-flexible backbone, got '
+                f'{type(self.backbone).__name__}; supported: {supported} '
+                '(model_conversion.frame_flexible_model converts a stock '
+                'config)')
         if not self.with_cls_head:
             raise ValueError('RecognizerFFN needs a cls_head: its loss is the '
                              'supervised term of the highest frame count.')

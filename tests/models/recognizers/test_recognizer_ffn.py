@@ -201,7 +201,11 @@ def test_tensor_mode_runs_branch_of_clip_length():
 
 
 def test_needs_frame_flexible_backbone():
-    with pytest.raises(TypeError, match='frame-flexible backbone'):
+    with pytest.raises(
+            TypeError,
+            match=r"frame-flexible backbone, got "
+            r"ResNetTSM; supported: \['MobileNetV2TSM_FFN', "
+            r"'ResNetTSM_FFN', 'TANet_FFN'\]"):
         build_model(
             backbone=dict(type='ResNetTSM', depth=18, pretrained2d=False))
 

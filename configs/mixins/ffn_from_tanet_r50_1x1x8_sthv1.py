@@ -1,0 +1,16 @@
+# FFN mixed into MMAction2's TANet recipe (the paper's TEA row; MMAction2 has
+# no TANet config on Something-Something V2, so V1 it is).
+_base_ = 'mmaction::recognition/tanet/tanet_imagenet-pretrained-r50_8xb8-1x1x8-50e_sthv1-rgb.py'
+from mmffn.datasets.pipeline_conversion import (fixed_frames_loader,
+                                                multi_rate_loader)
+from mmffn.models.model_conversion import frame_flexible_model
+
+custom_imports = dict(imports=['mmffn'], allow_failed_imports=False)
+frame_counts = (4, 8, 16)
+model = frame_flexible_model(
+    _base_.model, frame_counts,
+    pretrained='checkpoints/resnet50-0676ba61.pth')  # a local file
+optim_wrapper = dict(constructor='FFNOptimWrapperConstructor')
+train_dataloader = multi_rate_loader(_base_.train_dataloader, frame_counts)
+val_dataloader = fixed_frames_loader(_base_.val_dataloader, frame_counts[-1])
+test_dataloader = fixed_frames_loader(_base_.test_dataloader, frame_counts[-1])

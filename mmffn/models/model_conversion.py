@@ -1,0 +1,159 @@
+"""Turn an MMAction2 2D recognizer config into its FFN version and back.
+
+One table says which stock backbones have a frame-flexible version; mixing
+configs (:func:`frame_flexible_model`) and deployment
+(:func:`stock_model`) both read it, and an unsupported backbone gets an error
+naming the supported ones::
+
+    _base_ = 'mmaction::recognition/tsm/tsm_imagenet-pretrained-r50_...py'
+    from mmffn.models.model_conversion import frame_flexible_model
+    model = frame_flexible_model(_base_.model, (4, 8, 16))
+"""
+import copy
+import inspect
+from typing import Dict, NamedTuple, Sequence
+
+from ..utils import check_frame_count, check_frame_counts
+
+
+class BackboneFamily(NamedTuple):
+    """A stock MMAction2 backbone and its frame-flexible version.
+
+    Attributes:
+        ffn_type (str): Registered name of the FFN version.
+        no_loading (dict): Stock arguments under which the stock class loads
+            no weights of its own (a deployed model gets them all from its
+            checkpoint).
+        any_count (bool): Whether a count that was not trained deploys as
+            the stock model at that count (False where weights are shaped
+            by the count, as TANet's TAM).
+    """
+    ffn_type: str
+    no_loading: Dict
+    any_count: bool = True
+
+
+FAMILIES: Dict[str, BackboneFamily] = {
+    'ResNetTSM':
+    BackboneFamily('ResNetTSM_FFN', dict(pretrained=None, pretrained2d=False)),
+    'MobileNetV2TSM':
+    BackboneFamily('MobileNetV2TSM_FFN',
+                   dict(pretrained=None, pretrained2d=False)),
+    'TANet':
+    BackboneFamily('TANet_FFN', dict(pretrained=None), any_count=False),
+}
+# Arguments the FFN versions add to the stock backbones and recognizer.
+FFN_BACKBONE_KEYS = ('num_segments_list', 'branch_policy', 'weight_alteration',
+                     'alteration_init_std')
+FFN_RECOGNIZER_KEYS = ('distill_loss', )
+
+
+def _default_counts(ffn_type: str) -> tuple:
+    """The backbone's own default ``num_segments_list``."""
+    from mmaction.registry import MODELS
+    signature = inspect.signature(MODELS.get(ffn_type).__init__)
+    return tuple(signature.parameters['num_segments_list'].default)
+
+
+def _supported() -> str:
+    return ', '.join(sorted(FAMILIES))
+
+
+def _with_head_segments(head, num_segments: int):
+    """A head config pooling over ``num_segments`` (TSMHead and any head that
+    names ``num_segments``); others unchanged."""
+    if head is None:
+        return None
+    head = dict(head)
+    if 'num_segments' in head or head.get('type') == 'TSMHead':
+        head['num_segments'] = num_segments
+    return head
+
+
+def frame_flexible_model(model: dict, frame_counts: Sequence[int],
+                         **backbone_args) -> dict:
+    """The FFN version of an MMAction2 ``Recognizer2D`` model config.
+
+    The recognizer becomes ``RecognizerFFN``, the backbone its frame-flexible
+    version with ``num_segments_list=frame_counts`` (tested by default at the
+    highest count), a head that pools over ``num_segments`` pools over the
+    highest count; everything else (depth, head, neck, data preprocessor,
+    test_cfg) stays as configured.
+
+    Args:
+        model (dict): The stock model config (e.g. ``_base_.model``); not
+            modified.
+        frame_counts (Sequence[int]): Trained counts, e.g. ``(4, 8, 16)``.
+        **backbone_args: Backbone arguments to set as well, e.g. a local
+            ``pretrained`` file (nothing is downloaded at run time).
+
+    Returns:
+        dict: The FFN model config.
+    """
+    counts = check_frame_counts(frame_counts, 'frame_counts')
+    model = copy.deepcopy(dict(model))
+    if model.get('type') != 'Recognizer2D':
+        raise ValueError(
+            'frame_flexible_model converts a Recognizer2D config, '
+            f'got type={model.get("type")!r}')
+    backbone = dict(model.get('backbone') or {})
+    family = FAMILIES.get(backbone.get('type'))
+    if family is None:
+        raise ValueError(
+            f'Backbone {backbone.get("type")!r} has no frame-flexible '
+            f'version; supported: {_supported()}')
+    backbone.update(
+        type=family.ffn_type,
+        num_segments_list=counts,
+        num_segments=counts[-1],
+        **backbone_args)
+    model.update(type='RecognizerFFN', backbone=backbone)
+    head = _with_head_segments(model.get('cls_head'), counts[-1])
+    if head is not None:
+        model['cls_head'] = head
+    return model
+
+
+def stock_model(model: dict, frames: int) -> dict:
+    """The stock ``Recognizer2D`` config computing an FFN model at T frames.
+
+    Args:
+        model (dict): An FFN model config (``RecognizerFFN`` with a
+            frame-flexible backbone).
+        frames (int): Frames per clip T.
+
+    Returns:
+        dict: ``Recognizer2D`` with the stock backbone at ``num_segments=T``,
+        loading no weights of its own, and the same head (pooling over T),
+        neck, data preprocessor and test_cfg.
+    """
+    frames = check_frame_count(frames, 'frames')
+    model = copy.deepcopy(dict(model))
+    backbone = dict(model.get('backbone') or {})
+    by_ffn_type = {f.ffn_type: (stock, f) for stock, f in FAMILIES.items()}
+    if model.get('type') != 'RecognizerFFN' or backbone.get(
+            'type') not in by_ffn_type:
+        raise ValueError(
+            'Expected an FFN model config (RecognizerFFN with one of the '
+            f'backbones {sorted(by_ffn_type)}), got {model.get("type")!r} '
+            f'with backbone {backbone.get("type")!r}')
+    stock_type, family = by_ffn_type[backbone['type']]
+    counts = tuple(
+        backbone.get('num_segments_list', _default_counts(family.ffn_type)))
+    if not family.any_count and frames not in counts:
+        raise ValueError(
+            f'{backbone["type"]} has weights shaped by the frame count, so '
+            f'only a trained count deploys as a stock {stock_type}: got '
+            f'{frames}, trained {counts}')
+    for key in FFN_RECOGNIZER_KEYS:
+        model.pop(key, None)
+    for key in FFN_BACKBONE_KEYS:
+        backbone.pop(key, None)
+    # The weights come from the checkpoint; nothing may be loaded over them.
+    backbone.update(type=stock_type, num_segments=frames, **family.no_loading)
+    backbone.pop('init_cfg', None)
+    model.update(type='Recognizer2D', backbone=backbone)
+    head = _with_head_segments(model.get('cls_head'), frames)
+    if head is not None:
+        model['cls_head'] = head
+    return model

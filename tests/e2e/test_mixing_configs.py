@@ -1,0 +1,129 @@
+"""Every shipped mixing config trains and tests at 4, 6 and 16 frames.
+
+MMEngine's Runner (what tools/train.py and tools/test.py run) on the tiny
+generated videos, with the inherited recipes shrunk to 32 px; TANet's recipe
+reads extracted frames, which are written here from the same videos.
+"""
+import os
+import os.path as osp
+
+import cv2
+import decord
+import pytest
+from e2e_helpers import REPO
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from mmffn.datasets.pipeline_conversion import fixed_frames_loader
+
+pytestmark = pytest.mark.slow
+
+MIXINS = {
+    'ffn_from_tsm_r50_1x1x8_sthv2.py': 'videos',
+    'ffn_from_tanet_r50_1x1x8_sthv1.py': 'rawframes',
+    'ffn_from_tsm_mobilenetv2_1x1x8_k400.py': 'videos',
+}
+# The recipes' 256 px resize and 224 px crops, scaled to the 32 px videos.
+SIZES = {256: 40, 224: 32}
+
+
+def _first_videos(video_root, out_root, split, count=2):
+    """An annotation file with the first ``count`` videos of ``split``."""
+    with open(osp.join(video_root, f'{split}.txt')) as f:
+        lines = f.readlines()[:count]
+    os.makedirs(out_root, exist_ok=True)
+    ann = osp.join(out_root, f'{split}.txt')
+    with open(ann, 'w') as f:
+        f.writelines(lines)
+    return ann
+
+
+def _rawframes(video_root, out_root, split, dataset):
+    """``<split>.txt`` of RawframeDataset: folder, frame count, label; the
+    frames named as ``dataset`` (a RawframeDataset config) expects."""
+    template = dataset.get('filename_tmpl', 'img_{:05}.jpg')
+    start = dataset.get('start_index', 1)
+    lines = []
+    with open(_first_videos(video_root, out_root, split)) as f:
+        for line in f:
+            video, label = line.split()
+            folder = osp.splitext(osp.basename(video))[0]
+            frames = decord.VideoReader(osp.join(video_root, video))
+            os.makedirs(osp.join(out_root, folder), exist_ok=True)
+            for index in range(len(frames)):
+                rgb = frames[index].asnumpy()
+                name = template.format(index + start)
+                cv2.imwrite(osp.join(out_root, folder, name), rgb[:, :, ::-1])
+            lines.append(f'{folder} {len(frames)} {label}\n')
+    ann = osp.join(out_root, f'{split}.txt')
+    with open(ann, 'w') as f:
+        f.writelines(lines)
+    return ann
+
+
+def _shrink(pipeline):
+    for step in pipeline:
+        for key in ('scale', 'input_size', 'crop_size'):
+            value = step.get(key)
+            if isinstance(value, int):
+                step[key] = SIZES.get(value, value)
+            elif isinstance(value, (tuple, list)):
+                step[key] = tuple(SIZES.get(v, v) for v in value)
+
+
+def _point_to_data(loader, ann, prefix, kind):
+    dataset = loader.dataset
+    dataset.ann_file = ann
+    dataset.data_prefix = dict(img=prefix) if kind == 'rawframes' else dict(
+        video=prefix)
+    loader.batch_size, loader.num_workers = 1, 0
+    loader.persistent_workers = False
+    _shrink(dataset.pipeline)
+
+
+@pytest.mark.parametrize('name', list(MIXINS))
+def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
+                                                     tmp_path):
+    kind = MIXINS[name]
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'mixins', name))
+    if kind == 'rawframes':
+        root = str(tmp_path / 'rawframes')
+        train_ann = _rawframes(tiny_video_root, root, 'train',
+                               cfg.train_dataloader.dataset)
+        test_ann = _rawframes(tiny_video_root, root, 'val',
+                              cfg.test_dataloader.dataset)
+    else:
+        root = tiny_video_root
+        train_ann = _first_videos(root, str(tmp_path / 'ann'), 'train')
+        test_ann = _first_videos(root, str(tmp_path / 'ann'), 'val')
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.model.backbone.pretrained = None
+    cfg.model.cls_head.num_classes = 2
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.param_scheduler = None
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=1, by_epoch=False)
+    _point_to_data(cfg.train_dataloader, train_ann, root, kind)
+    runner = Runner.from_cfg(cfg)
+    sample = runner.train_dataloader.dataset[0]
+    assert sample['inputs'].shape[:2] == (28, 3)
+    runner.train()
+    checkpoint = osp.join(cfg.work_dir, 'iter_1.pth')
+    assert osp.isfile(checkpoint)
+
+    for frames in (4, 6, 16):
+        test_cfg = Config.fromfile(osp.join(REPO, 'configs', 'mixins', name))
+        test_cfg.merge_from_dict(
+            dict(
+                work_dir=str(tmp_path / f'test_{frames}'),
+                load_from=checkpoint,
+                model=dict(
+                    backbone=dict(pretrained=None),
+                    cls_head=dict(num_classes=2))))
+        loader = fixed_frames_loader(test_cfg.test_dataloader, frames)
+        loader.pop('_delete_')
+        test_cfg.test_dataloader = loader
+        _point_to_data(test_cfg.test_dataloader, test_ann, root, kind)
+        metrics = Runner.from_cfg(test_cfg).test()
+        assert 0.0 <= metrics['acc/top1'] <= 1.0, metrics

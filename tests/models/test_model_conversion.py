@@ -1,0 +1,106 @@
+"""model_conversion: stock Recognizer2D configs to FFN ones and back."""
+import pytest
+from mmengine.config import Config
+
+from mmffn.models.model_conversion import (FAMILIES, frame_flexible_model,
+                                           stock_model)
+
+TSM = dict(
+    type='Recognizer2D',
+    backbone=dict(
+        type='ResNetTSM',
+        depth=50,
+        num_segments=8,
+        pretrained='torchvision://resnet50',
+        shift_div=8),
+    cls_head=dict(
+        type='TSMHead', num_classes=174, in_channels=2048, num_segments=8),
+    data_preprocessor=dict(type='ActionDataPreprocessor', format_shape='NCHW'),
+    test_cfg=dict(average_clips='prob'))
+
+
+def test_tsm_becomes_ffn_and_keeps_what_it_does_not_change():
+    ffn = frame_flexible_model(TSM, (4, 8, 16), pretrained='r50.pth')
+    assert ffn['type'] == 'RecognizerFFN'
+    assert ffn['backbone'] == dict(
+        type='ResNetTSM_FFN',
+        depth=50,
+        num_segments=16,
+        num_segments_list=(4, 8, 16),
+        pretrained='r50.pth',
+        shift_div=8)
+    assert ffn['cls_head']['num_segments'] == 16
+    assert ffn['cls_head']['num_classes'] == 174
+    for key in ('data_preprocessor', 'test_cfg'):
+        assert ffn[key] == TSM[key]
+    assert TSM['backbone']['type'] == 'ResNetTSM'  # input left alone
+
+
+def test_stock_model_inverts_the_conversion_at_any_count():
+    ffn = frame_flexible_model(TSM, (4, 8, 16))
+    ffn['distill_loss'] = dict(type='TemporalKLLoss')
+    ffn['backbone'].update(branch_policy='strict', alteration_init_std=0.0)
+    stock = stock_model(ffn, 6)
+    assert stock['type'] == 'Recognizer2D' and 'distill_loss' not in stock
+    assert stock['backbone'] == dict(
+        type='ResNetTSM',
+        depth=50,
+        num_segments=6,
+        pretrained=None,
+        pretrained2d=False,
+        shift_div=8)
+    assert stock['cls_head']['num_segments'] == 6
+
+
+def test_every_family_round_trips():
+    for stock_type, family in FAMILIES.items():
+        model = dict(TSM, backbone=dict(type=stock_type, num_segments=8))
+        ffn = frame_flexible_model(model, (4, 8))
+        assert ffn['backbone']['type'] == family.ffn_type
+        assert stock_model(ffn, 8)['backbone'] == dict(
+            type=stock_type, num_segments=8, **family.no_loading)
+
+
+def test_works_on_a_loaded_mmaction_config():
+    import os.path as osp
+
+    import mmaction
+    path = osp.join(
+        osp.dirname(mmaction.__file__), '.mim', 'configs', 'recognition',
+        'tsm', 'tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py')
+    model = frame_flexible_model(Config.fromfile(path).model, (4, 8))
+    assert model['backbone']['type'] == 'ResNetTSM_FFN'
+    assert model['cls_head']['num_segments'] == 8
+
+
+def test_unsupported_inputs_are_named():
+    with pytest.raises(
+            ValueError,
+            match="'ResNet3dSlowFast' has no frame-"
+            r'flexible version; supported: MobileNetV2TSM, '
+            'ResNetTSM, TANet'):
+        frame_flexible_model(
+            dict(TSM, backbone=dict(type='ResNet3dSlowFast')), (4, 8))
+    with pytest.raises(
+            ValueError, match="Recognizer2D config, got "
+            "type='Recognizer3D'"):
+        frame_flexible_model(dict(TSM, type='Recognizer3D'), (4, 8))
+    with pytest.raises(ValueError, match='frame_counts must be sorted'):
+        frame_flexible_model(TSM, (8, 4))
+    with pytest.raises(ValueError, match='Expected an FFN model config'):
+        stock_model(TSM, 8)
+    with pytest.raises(ValueError, match='frames must be a positive int'):
+        stock_model(frame_flexible_model(TSM, (4, 8)), 0)
+
+
+def test_count_shaped_weights_deploy_only_at_trained_counts():
+    tanet = dict(TSM, backbone=dict(type='TANet', depth=50, num_segments=8))
+    ffn = frame_flexible_model(tanet, (4, 8))
+    assert stock_model(ffn, 8)['backbone']['num_segments'] == 8
+    with pytest.raises(ValueError, match=r'only a trained count deploys as '
+                       r'a stock TANet: got 6, trained \(4, 8\)'):
+        stock_model(ffn, 6)
+    del ffn['backbone']['num_segments_list']  # the class default (4, 8, 16)
+    assert stock_model(ffn, 16)['backbone']['num_segments'] == 16
+    with pytest.raises(ValueError, match=r'trained \(4, 8, 16\)'):
+        stock_model(ffn, 12)

@@ -293,8 +293,8 @@ def test_bad_arguments(ffn_files, tmp_path):
 
 
 FAMILY_MODELS = {
-    'MobileNetV2TSM_FFN':
-    (dict(type='MobileNetV2TSM_FFN', pretrained2d=False), 1280, (4, 6, 8)),
+    'MobileNetV2TSM_FFN': (dict(type='MobileNetV2TSM_FFN',
+                                pretrained2d=False), 1280, (4, 6, 8)),
     'TANet_FFN': (dict(type='TANet_FFN', depth=50), 2048, (4, 8)),
 }
 
@@ -312,11 +312,15 @@ def test_every_family_deploys_to_its_stock_model(family):
     cfg = dict(
         type='RecognizerFFN',
         backbone=dict(backbone, num_segments_list=(4, 8)),
-        cls_head=dict(type='TSMHead', num_classes=NUM_CLASSES,
-                      in_channels=channels, num_segments=8,
-                      dropout_ratio=0.0, average_clips='prob'),
-        data_preprocessor=dict(type='ActionDataPreprocessor',
-                               format_shape='NCHW'))
+        cls_head=dict(
+            type='TSMHead',
+            num_classes=NUM_CLASSES,
+            in_channels=channels,
+            num_segments=8,
+            dropout_ratio=0.0,
+            average_clips='prob'),
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor', format_shape='NCHW'))
     init_default_scope('mmaction')
     torch.manual_seed(0)
     model = MODELS.build(cfg)

@@ -97,8 +97,10 @@ def test_count_shaped_weights_deploy_only_at_trained_counts():
     tanet = dict(TSM, backbone=dict(type='TANet', depth=50, num_segments=8))
     ffn = frame_flexible_model(tanet, (4, 8))
     assert stock_model(ffn, 8)['backbone']['num_segments'] == 8
-    with pytest.raises(ValueError, match=r'only a trained count deploys as '
-                       r'a stock TANet: got 6, trained \(4, 8\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'only a trained count deploys as '
+            r'a stock TANet: got 6, trained \(4, 8\)'):
         stock_model(ffn, 6)
     del ffn['backbone']['num_segments_list']  # the class default (4, 8, 16)
     assert stock_model(ffn, 16)['backbone']['num_segments'] == 16

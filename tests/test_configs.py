@@ -8,6 +8,7 @@ from mmengine.config import Config
 import mmffn  # noqa: F401
 from mmffn.datasets.pipeline_conversion import (fixed_frames_pipeline,
                                                 multi_rate_pipeline)
+from mmffn.models.model_conversion import FAMILIES
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FFN_CONFIGS = sorted(
@@ -36,7 +37,7 @@ def test_ffn_config_is_consistent(path):
     cfg = Config.fromfile(path)
     counts = tuple(cfg.model.backbone.num_segments_list)
     assert cfg.model.type == 'RecognizerFFN'
-    assert cfg.model.backbone.type == 'ResNetTSM_FFN'
+    assert cfg.model.backbone.type in {f.ffn_type for f in FAMILIES.values()}
     assert cfg.model.cls_head.num_segments == counts[-1]
     assert 'mmffn' in cfg.custom_imports.imports
     assert cfg.optim_wrapper.constructor == 'FFNOptimWrapperConstructor'
@@ -177,3 +178,24 @@ def test_pipeline_conversion_errors_name_the_problem():
         multi_rate_pipeline(
             [dict(type='SampleFrames', clip_len=8, num_clips=1)] + STOCK[2:],
             (4, 8))
+
+
+@pytest.mark.parametrize('name', [
+    'tsm_r18_16f_demo', 'ffn_tsm_r18_demo', 'tsm_mobilenetv2_16f_demo',
+    'ffn_mobilenetv2_demo'
+])
+def test_demo_models_build_and_pair_up(name):
+    """Each demo pair: the same backbone family, the FFN one frame
+    flexible at (4, 8, 16), the vanilla one at 16 frames."""
+    from mmaction.registry import MODELS
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', name + '.py'))
+    init_default_scope('mmaction')
+    model = MODELS.build(cfg.model)
+    if name.startswith('ffn_'):
+        assert model.backbone.num_segments_list == (4, 8, 16)
+        stock = {f.ffn_type: s for s, f in FAMILIES.items()}
+        assert type(model.backbone).__name__ in stock
+    else:
+        assert type(model).__name__ == 'Recognizer2D'
+        assert model.backbone.num_segments == 16

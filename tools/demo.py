@@ -17,10 +17,17 @@ import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(REPO, 'configs', 'demo')
-MODELS = (
-    ('TSM (16F)', 'tsm_r18_16f_demo', '16'),
-    ('FFN (4,8,16F)', 'ffn_tsm_r18_demo', '4,8,16'),
-)
+# The vanilla model trained at 16 frames and its FFN version, per backbone.
+MODELS = {
+    'resnet18': (
+        ('TSM (16F)', 'tsm_r18_16f_demo', '16'),
+        ('FFN (4,8,16F)', 'ffn_tsm_r18_demo', '4,8,16'),
+    ),
+    'mobilenetv2': (
+        ('MobileNetV2-TSM (16F)', 'tsm_mobilenetv2_16f_demo', '16'),
+        ('FFN (4,8,16F)', 'ffn_mobilenetv2_demo', '4,8,16'),
+    ),
+}
 # The full run uses generate_temporal_video_dataset's defaults (1200 train
 # / 400 val videos of 48 frames, 32 px, the four fades).
 FULL = dict(data=dict(), frames=[2, 4, 6, 8, 12, 16, 20], epochs=None)
@@ -84,11 +91,19 @@ def main():
         type=int,
         default=0,
         help='seed of the generated videos and of training')
+    parser.add_argument(
+        '--backbone',
+        choices=sorted(MODELS),
+        default='resnet18',
+        help='the pair of models trained and compared (default: resnet18, '
+        'the README table)')
     args = parser.parse_args()
     setting = QUICK if args.quick else FULL
     suffix = '_quick' if args.quick else ''
+    default_dir = 'demo' if args.backbone == 'resnet18' else (
+        f'demo_{args.backbone}')
     work_dir = osp.abspath(
-        args.work_dir or osp.join(REPO, 'work_dirs', 'demo' + suffix))
+        args.work_dir or osp.join(REPO, 'work_dirs', default_dir + suffix))
     root = osp.abspath(
         args.data_root or osp.join(REPO, 'data', 'ffn_demo' + suffix))
     start = time.time()
@@ -100,7 +115,8 @@ def main():
     options = data_options(root, len(manifest['classes']), setting['epochs'])
 
     pairs, labels, trained = [], [], []
-    for step, (label, name, counts) in enumerate(MODELS, start=2):
+    for step, (label, name, counts) in enumerate(
+            MODELS[args.backbone], start=2):
         model_dir = osp.join(work_dir, name)
         config = osp.join(DEMO, name + '.py')
         log(f'{step}/4 training {label} with tools/train.py -> {model_dir}')

@@ -27,6 +27,10 @@ MODELS = {
         ('MobileNetV2-TSM (16F)', 'tsm_mobilenetv2_16f_demo', '16'),
         ('FFN (4,8,16F)', 'ffn_mobilenetv2_demo', '4,8,16'),
     ),
+    'tanet': (
+        ('TANet (16F)', 'tanet_r50_16f_demo', '16'),
+        ('FFN (4,8,16F)', 'ffn_tanet_r50_demo', '4,8,16'),
+    ),
 }
 # The full run uses generate_temporal_video_dataset's defaults (1200 train
 # / 400 val videos of 48 frames, 32 px, the four fades).

@@ -31,7 +31,7 @@ from mmaction.models.common import TAM
 from mmaction.registry import MODELS
 from mmengine.logging import MMLogger
 
-from ..layers.rate_specific_module import RateSpecificModule
+from ..layers import RateSpecificModule
 from .frame_flexible import FrameFlexibleMixin
 from .pretrained_conversion import PretrainedConversion
 

@@ -2,9 +2,11 @@
 from .rate_specific import RateSpecificLayer, to_static
 from .rate_specific_bn import (RateSpecificBatchNorm,
                                convert_to_rate_specific_bn)
+from .rate_specific_module import RateSpecificModule, resample_frames
 from .weight_alteration import AlterationWeight, WeightAlteredConv2d
 
 __all__ = [
     'RateSpecificLayer', 'to_static', 'RateSpecificBatchNorm',
-    'convert_to_rate_specific_bn', 'AlterationWeight', 'WeightAlteredConv2d'
+    'RateSpecificModule', 'resample_frames', 'convert_to_rate_specific_bn',
+    'AlterationWeight', 'WeightAlteredConv2d'
 ]

@@ -313,9 +313,10 @@ class FrameFlexibleMixin:
 
     def _adjust_conversion(self, result: PretrainedConversion,
                            checkpoint_keys) -> PretrainedConversion:
-        """Hook for families with weights a checkpoint may not provide (e.g.
-        count-shaped ones): return ``result`` with those moved to
-        ``optional_missing``. Default: unchanged."""
+        """Hook for family facts about checkpoints: move weights a
+        checkpoint may not provide (e.g. count-shaped ones) to
+        ``optional_missing``, or raise ValueError for a layout the family
+        refuses. Default: ``result`` unchanged."""
         return result
 
     def load_pretrained(self, filename: str) -> PretrainedConversion:
@@ -333,14 +334,14 @@ class FrameFlexibleMixin:
             PretrainedConversion: What was loaded, missing and unused.
         """
         checkpoint = _load_checkpoint(filename, map_location='cpu')
+        source = checkpoint.get('state_dict', checkpoint) if isinstance(
+            checkpoint, dict) else checkpoint
         try:
             result = convert_pretrained_state_dict(checkpoint,
                                                    self.state_dict())
+            result = self._adjust_conversion(result, list(source))
         except ValueError as error:
             raise ValueError(f'{filename}: {error}') from error
-        source = checkpoint.get('state_dict', checkpoint) if isinstance(
-            checkpoint, dict) else checkpoint
-        result = self._adjust_conversion(result, list(source))
         name = self._describe()
         if not result.state_dict and not result.mismatched:
             raise ValueError(

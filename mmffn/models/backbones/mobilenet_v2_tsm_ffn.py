@@ -11,8 +11,6 @@ from typing import Optional
 from mmaction.models.backbones.mobilenet_v2 import InvertedResidual
 from mmaction.models.backbones.mobilenet_v2_tsm import MobileNetV2TSM
 from mmaction.registry import MODELS
-from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import _load_checkpoint
 
 from .frame_flexible import FrameFlexibleMixin
 from .pretrained_conversion import PretrainedConversion
@@ -87,28 +85,18 @@ class MobileNetV2TSM_FFN(FrameFlexibleMixin, MobileNetV2TSM):
         self._make_frame_flexible(counts, default, branch_policy,
                                   weight_alteration, alteration_init_std)
 
-    def _init_from_scratch(self) -> None:
-        # MobileNetV2 has no init_weights of its own: without a checkpoint
-        # the stock init is BaseModule's init_cfg (Kaiming convs, norms at
-        # 1/0). Calling it directly skips MobileNetV2TSM.init_weights, which
-        # loads `pretrained` whenever pretrained2d is True, even if None.
-        BaseModule.init_weights(self)
+    # No _init_from_scratch of its own: MobileNetV2 has no init_weights, so
+    # the mixin's (BaseModule's init_cfg) is the stock scratch init, and it
+    # skips MobileNetV2TSM.init_weights, which would load `pretrained`
+    # whenever pretrained2d is True, even if None.
 
-    def load_pretrained(self, filename: str) -> PretrainedConversion:
-        """Load a local checkpoint into every branch (see the mixin); a
-        torchvision MobileNetV2 checkpoint is refused by name."""
-        try:
-            return super().load_pretrained(filename)
-        except ValueError as error:
-            # Only on failure: read the keys again to name the cause.
-            checkpoint = _load_checkpoint(filename, map_location='cpu')
-            if isinstance(checkpoint, dict):
-                checkpoint = checkpoint.get('state_dict', checkpoint)
-            keys = checkpoint.keys() if isinstance(checkpoint, dict) else ()
-            if any(_TORCHVISION_KEY.search(str(k)) for k in keys):
-                raise ValueError(
-                    f'{filename} uses torchvision\'s MobileNetV2 names '
-                    f'(features.*), which {type(self).__name__} does not '
-                    'convert; use an MMAction2/MMPretrain MobileNetV2 '
-                    'checkpoint (conv1, layer1-7, conv2)') from error
-            raise
+    def _adjust_conversion(self, result: PretrainedConversion,
+                           checkpoint_keys) -> PretrainedConversion:
+        """Refuse torchvision's MobileNetV2 layout by name."""
+        if any(_TORCHVISION_KEY.search(str(k)) for k in checkpoint_keys):
+            raise ValueError(
+                'it uses torchvision\'s MobileNetV2 names (features.*), '
+                f'which {type(self).__name__} does not convert; use an '
+                'MMAction2/MMPretrain MobileNetV2 checkpoint (conv1, '
+                'layer1-7, conv2)')
+        return result

@@ -377,7 +377,10 @@ def test_torchvision_naming_is_refused_clearly(tmp_path):
             'classifier.1.weight': torch.zeros(1000, 1280)
         }, path)
     ffn = MobileNetV2TSM_FFN(num_segments_list=(4, 8), pretrained=path)
-    with pytest.raises(ValueError, match=r"torchvision's MobileNetV2"):
+    with pytest.raises(
+            ValueError,
+            match=r"torchvision.pth: it uses "
+            r"torchvision's MobileNetV2 names"):
         ffn.init_weights()
 
 

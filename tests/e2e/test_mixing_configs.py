@@ -6,11 +6,12 @@ reads extracted frames, which are written here from the same videos.
 """
 import os
 import os.path as osp
+import re
 
 import cv2
 import decord
 import pytest
-from e2e_helpers import REPO
+from e2e_helpers import REPO, run_tool
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -127,3 +128,33 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
         _point_to_data(test_cfg.test_dataloader, test_ann, root, kind)
         metrics = Runner.from_cfg(test_cfg).test()
         assert 0.0 <= metrics['acc/top1'] <= 1.0, metrics
+
+
+def test_mixing_config_dist_train_two_cpu_processes(tiny_video_root, tmp_path):
+    """tools/dist_train.sh with 2 CPU processes on a mixing config (the
+    MobileNetV2-TSM one, the cheapest), its recipe shrunk by --cfg-options."""
+    ann = _first_videos(tiny_video_root, str(tmp_path / 'ann'), 'train', 4)
+    work_dir = str(tmp_path / 'work')
+    proc = run_tool([
+        'bash', 'tools/dist_train.sh',
+        osp.join('configs', 'mixins',
+                 'ffn_from_tsm_mobilenetv2_1x1x8_k400.py'), '2', '--work-dir',
+        work_dir, '--cfg-options', 'model.backbone.pretrained=None',
+        'model.cls_head.num_classes=2', 'train_cfg.max_epochs=1',
+        'train_cfg.val_interval=10', 'default_hooks.checkpoint.interval=1',
+        'train_dataloader.batch_size=1', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        f'train_dataloader.dataset.ann_file={ann}',
+        f'train_dataloader.dataset.data_prefix.video={tiny_video_root}',
+        f'val_dataloader.dataset.ann_file={ann}',
+        f'val_dataloader.dataset.data_prefix.video={tiny_video_root}',
+        'train_dataloader.dataset.pipeline.3.scale=(-1,40)',
+        'train_dataloader.dataset.pipeline.4.input_size=32',
+        'train_dataloader.dataset.pipeline.5.scale=(32,32)'
+    ],
+                    env=dict(PORT='29633'))
+    log = proc.stdout + proc.stderr
+    assert 'Distributed training: True' in log
+    # 4 videos / (2 processes x 1 per batch) = 2 iterations per epoch.
+    assert re.search(r'Epoch\(train\)\s+\[1\]\[2/2\]', log), log[-3000:]
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))

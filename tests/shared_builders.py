@@ -20,3 +20,22 @@ def randomise_norms(model: torch.nn.Module, seed: int = 0):
                 module.running_var.copy_(
                     torch.rand(n, generator=generator) + 0.5)
     return model
+
+
+def recognizer_ffn_cfg(backbone: dict,
+                       in_channels: int,
+                       num_classes: int = 5) -> dict:
+    """A small RecognizerFFN config around ``backbone`` (its counts ending
+    at 8 frames): TSMHead without dropout, NCHW preprocessor."""
+    return dict(
+        type='RecognizerFFN',
+        backbone=backbone,
+        cls_head=dict(
+            type='TSMHead',
+            num_classes=num_classes,
+            in_channels=in_channels,
+            num_segments=8,
+            dropout_ratio=0.0,
+            average_clips='prob'),
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor', format_shape='NCHW'))

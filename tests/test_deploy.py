@@ -15,6 +15,7 @@ import pytest
 import torch
 from mmaction.structures import ActionDataSample
 from mmengine.config import Config
+from shared_builders import recognizer_ffn_cfg
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
@@ -309,18 +310,8 @@ def test_every_family_deploys_to_its_stock_model(family):
 
     from mmffn.deploy import build_deployed, compare_outputs
     backbone, channels, frames_list = FAMILY_MODELS[family]
-    cfg = dict(
-        type='RecognizerFFN',
-        backbone=dict(backbone, num_segments_list=(4, 8)),
-        cls_head=dict(
-            type='TSMHead',
-            num_classes=NUM_CLASSES,
-            in_channels=channels,
-            num_segments=8,
-            dropout_ratio=0.0,
-            average_clips='prob'),
-        data_preprocessor=dict(
-            type='ActionDataPreprocessor', format_shape='NCHW'))
+    cfg = recognizer_ffn_cfg(
+        dict(backbone, num_segments_list=(4, 8)), channels, NUM_CLASSES)
     init_default_scope('mmaction')
     torch.manual_seed(0)
     model = MODELS.build(cfg)

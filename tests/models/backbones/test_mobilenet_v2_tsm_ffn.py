@@ -11,6 +11,7 @@ from mmaction.models.backbones.resnet_tsm import TemporalShift
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
+from shared_builders import recognizer_ffn_cfg
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
@@ -404,22 +405,12 @@ def test_recognizer_ffn_loss_and_predict():
     init_default_scope('mmaction')
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(
-            type='RecognizerFFN',
-            backbone=dict(
+        recognizer_ffn_cfg(
+            dict(
                 type='MobileNetV2TSM_FFN',
                 num_segments_list=(4, 8),
                 pretrained2d=False,
-                pretrained=None),
-            cls_head=dict(
-                type='TSMHead',
-                num_classes=5,
-                in_channels=1280,
-                num_segments=8,
-                dropout_ratio=0.0,
-                average_clips='prob'),
-            data_preprocessor=dict(
-                type='ActionDataPreprocessor', format_shape='NCHW')))
+                pretrained=None), 1280))
     model.init_weights()
     model.train()
     losses = model(torch.randn(2, 12, 3, SIZE, SIZE), _samples(2), mode='loss')

@@ -10,6 +10,7 @@ from mmaction.models.common import TAM
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
+from shared_builders import recognizer_ffn_cfg
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
@@ -316,21 +317,12 @@ def test_recognizer_loss_predict_and_static_backbone():
     init_default_scope('mmaction')
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(
-            type='RecognizerFFN',
-            backbone=dict(
+        recognizer_ffn_cfg(
+            dict(
                 type='TANet_FFN',
                 depth=50,
                 num_segments_list=(4, 8),
-                pretrained=None),
-            cls_head=dict(
-                type='TSMHead',
-                num_classes=5,
-                in_channels=2048,
-                num_segments=8,
-                dropout_ratio=0.0),
-            data_preprocessor=dict(
-                type='ActionDataPreprocessor', format_shape='NCHW')))
+                pretrained=None), 2048))
     model.init_weights()
     model.train()
     samples = []

@@ -5,9 +5,12 @@ tiny-run ``--cfg-options`` and running a repo command.
 ambiguous for ``conftest``, a name several test folders use.)"""
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 
+# The top-1 accuracy MMAction2's AccMetric logs at the end of a test run.
+TOP1 = re.compile(r'acc/top1: ([\d.]+)')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FFN_DEMO = osp.join(REPO, 'configs', 'demo', 'ffn_tsm_r18_demo.py')
 TSM_DEMO = osp.join(REPO, 'configs', 'demo', 'tsm_r18_16f_demo.py')

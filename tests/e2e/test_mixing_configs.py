@@ -1,19 +1,21 @@
 """Every shipped mixing config trains and tests at 4, 6 and 16 frames.
 
-MMEngine's Runner (what tools/train.py and tools/test.py run) on the tiny
-generated videos, with the inherited recipes shrunk to 32 px; TANet's recipe
-reads extracted frames, which are written here from the same videos.
+Through tools/train.py and tools/test.py, on the tiny generated videos, with
+the inherited recipes shrunk to 32 px; TANet's recipe reads extracted frames,
+which are written here from the same videos.
 """
 import os
 import os.path as osp
 import re
+import sys
 
 import cv2
 import decord
 import pytest
-from e2e_helpers import REPO, run_tool
+from e2e_helpers import REPO, TOP1, run_tool
+from mmaction.registry import DATASETS
 from mmengine.config import Config
-from mmengine.runner import Runner
+from mmengine.fileio import load
 
 from mmffn.datasets.pipeline_conversion import fixed_frames_loader
 
@@ -82,9 +84,17 @@ def _point_to_data(loader, ann, prefix, kind):
     _shrink(dataset.pipeline)
 
 
+def _dumped(cfg, path):
+    """Write ``cfg`` where tools/train.py and tools/test.py can read it."""
+    cfg.dump(str(path))
+    return str(path)
+
+
 @pytest.mark.parametrize('name', list(MIXINS))
 def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
                                                      tmp_path):
+    """tools/train.py one iteration, then tools/test.py at 4, 6 and 16
+    frames, each on the mixing config shrunk to the tiny videos."""
     kind = MIXINS[name]
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'mixins', name))
     if kind == 'rawframes':
@@ -97,7 +107,7 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
         root = tiny_video_root
         train_ann = _first_videos(root, str(tmp_path / 'ann'), 'train')
         test_ann = _first_videos(root, str(tmp_path / 'ann'), 'val')
-    cfg.work_dir = str(tmp_path / 'work')
+    work_dir = str(tmp_path / 'work')
     cfg.model.backbone.pretrained = None
     cfg.model.cls_head.num_classes = 2
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)
@@ -106,28 +116,35 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=1, by_epoch=False)
     _point_to_data(cfg.train_dataloader, train_ann, root, kind)
-    runner = Runner.from_cfg(cfg)
-    sample = runner.train_dataloader.dataset[0]
-    assert sample['inputs'].shape[:2] == (28, 3)
-    runner.train()
-    checkpoint = osp.join(cfg.work_dir, 'iter_1.pth')
+    sample = DATASETS.build(cfg.train_dataloader.dataset)[0]
+    assert sample['inputs'].shape[:2] == (28, 3)  # 4 + 8 + 16 frames
+    run_tool([
+        sys.executable, 'tools/train.py',
+        _dumped(cfg, tmp_path / 'train_config.py'), '--work-dir', work_dir
+    ])
+    checkpoint = osp.join(work_dir, 'iter_1.pth')
     assert osp.isfile(checkpoint)
 
     for frames in (4, 6, 16):
         test_cfg = Config.fromfile(osp.join(REPO, 'configs', 'mixins', name))
-        test_cfg.merge_from_dict(
-            dict(
-                work_dir=str(tmp_path / f'test_{frames}'),
-                load_from=checkpoint,
-                model=dict(
-                    backbone=dict(pretrained=None),
-                    cls_head=dict(num_classes=2))))
+        test_cfg.model.backbone.pretrained = None
+        test_cfg.model.cls_head.num_classes = 2
         loader = fixed_frames_loader(test_cfg.test_dataloader, frames)
         loader.pop('_delete_')
         test_cfg.test_dataloader = loader
         _point_to_data(test_cfg.test_dataloader, test_ann, root, kind)
-        metrics = Runner.from_cfg(test_cfg).test()
-        assert 0.0 <= metrics['acc/top1'] <= 1.0, metrics
+        dump = str(tmp_path / f'preds_{frames}.pkl')
+        proc = run_tool([
+            sys.executable, 'tools/test.py',
+            _dumped(test_cfg, tmp_path / f'test_config_{frames}.py'),
+            checkpoint, '--work-dir',
+            str(tmp_path / f'test_{frames}'), '--dump', dump
+        ])
+        assert len(TOP1.findall(proc.stdout + proc.stderr)) == 1
+        preds = load(dump)
+        assert len(preds) == 2
+        assert {pred['num_clips'] for pred in preds} == {frames}
+        assert preds[0]['pred_score'].shape == (2, )
 
 
 def test_mixing_config_dist_train_two_cpu_processes(tiny_video_root, tmp_path):

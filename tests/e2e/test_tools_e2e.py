@@ -7,14 +7,13 @@ import sys
 
 import pytest
 import torch
-from e2e_helpers import (FFN_DEMO, REPO, TINY_CLASSES, run_tool,
+from e2e_helpers import (FFN_DEMO, REPO, TINY_CLASSES, TOP1, run_tool,
                          tiny_cfg_options)
 
 pytestmark = pytest.mark.slow
 
 LOSS = re.compile(r'Epoch\(train\)\s+\[(\d+)\]\[\d+/\d+\].*?\sloss: ([\d.]+)'
                   r'.*?loss_cls: ([\d.]+)\s+loss_distill: ([\d.]+)')
-TOP1 = re.compile(r'acc/top1: ([\d.]+)')
 
 
 def train(config, work_dir, root, *extra, max_epochs=3, **options):

@@ -4,8 +4,10 @@ One mechanism for every supported backbone. A backbone class
 ``X_FFN(FrameFlexibleMixin, X)`` lets MMAction2's ``X`` build its structure,
 then :meth:`FrameFlexibleMixin._make_frame_flexible` converts it in place:
 
-* every BatchNorm (1d, 2d, 3d, SyncBN) becomes a :class:`RateSpecificBatchNorm`
-  with one copy per trained frame count;
+* every normalisation layer gets one copy per trained frame count
+  (``convert_to_rate_specific_norms``): a BatchNorm (1d, 2d, 3d, SyncBN)
+  becomes a :class:`RateSpecificBatchNorm`, a LayerNorm, GroupNorm or
+  InstanceNorm per-count affine parameters;
 * the first conv of every residual block named in the family's
   ``adapter_sites`` becomes a :class:`WeightAlteredConv2d` (per-count
   adapters; behind the temporal shift where there is one);
@@ -35,7 +37,8 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from ...utils import check_frame_count, check_frame_counts
 from ..layers import (RateSpecificBatchNorm, RateSpecificLayer,
-                      WeightAlteredConv2d, convert_to_rate_specific_bn)
+                      WeightAlteredConv2d, convert_to_rate_specific_norms,
+                      is_rate_specific_norm)
 from .pretrained_conversion import (PretrainedConversion,
                                     convert_pretrained_state_dict)
 
@@ -115,7 +118,7 @@ class FrameFlexibleMixin:
         branch = self.branch_for(default)  # raises for 'strict' and unknown
         if self.weight_alteration:
             self._add_weight_alteration(branch)
-        convert_to_rate_specific_bn(self, counts, active=branch)
+        convert_to_rate_specific_norms(self, counts, active=branch)
         self._set_frame_count(default)
 
     def _add_weight_alteration(self, branch: int) -> None:
@@ -385,7 +388,7 @@ class FrameFlexibleMixin:
         norm = 0
         alteration = 0
         for module in self.modules():
-            if isinstance(module, RateSpecificBatchNorm):
+            if is_rate_specific_norm(module):
                 per_copy = sum(p.numel() for p in module.branch().parameters())
                 norm += per_copy * (len(module.branches) - 1)
             elif isinstance(module, WeightAlteredConv2d):

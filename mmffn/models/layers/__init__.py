@@ -1,12 +1,13 @@
 """FFN building blocks: rate-specific norms and weight alteration."""
+from .norm_conversion import (convert_to_rate_specific_norms,
+                              is_rate_specific_norm)
 from .rate_specific import RateSpecificLayer, to_static
-from .rate_specific_bn import (RateSpecificBatchNorm,
-                               convert_to_rate_specific_bn)
+from .rate_specific_bn import RateSpecificBatchNorm
 from .rate_specific_module import RateSpecificModule, resample_frames
 from .weight_alteration import AlterationWeight, WeightAlteredConv2d
 
 __all__ = [
     'RateSpecificLayer', 'to_static', 'RateSpecificBatchNorm',
-    'RateSpecificModule', 'resample_frames', 'convert_to_rate_specific_bn',
-    'AlterationWeight', 'WeightAlteredConv2d'
+    'RateSpecificModule', 'resample_frames', 'convert_to_rate_specific_norms',
+    'is_rate_specific_norm', 'AlterationWeight', 'WeightAlteredConv2d'
 ]

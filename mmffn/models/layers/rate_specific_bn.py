@@ -110,35 +110,3 @@ class RateSpecificBatchNorm(RateSpecificLayer, nn.Module):
 
     def extra_repr(self) -> str:
         return f'active={self._active}'
-
-
-def convert_to_rate_specific_bn(module: nn.Module,
-                                frame_counts,
-                                active: Optional[int] = None) -> nn.Module:
-    """Replace every BatchNorm in a module tree by a RateSpecificBatchNorm.
-
-    Works like ``nn.SyncBatchNorm.convert_sync_batchnorm``: the returned
-    module is ``module`` itself with its BatchNorm children swapped, or a new
-    ``RateSpecificBatchNorm`` when ``module`` is a BatchNorm. Every copy holds
-    the original's config and values. Rate-specific layers (a
-    RateSpecificBatchNorm, or per-count copies of a module with norms
-    inside) are left alone, so converting twice is harmless.
-
-    Args:
-        module (nn.Module): Module to convert in place.
-        frame_counts (Sequence[int]): Frame counts, e.g. ``(4, 8, 16)``.
-        active (int, optional): Count whose copy runs. Defaults to the
-            highest count.
-
-    Returns:
-        nn.Module: The converted module.
-    """
-    if isinstance(module, RateSpecificLayer):
-        return module  # already per count, with whatever norms it holds
-    if isinstance(module, _BatchNorm):
-        return RateSpecificBatchNorm.from_norm(module, frame_counts, active)
-    for name, child in module.named_children():
-        converted = convert_to_rate_specific_bn(child, frame_counts, active)
-        if converted is not child:
-            module.add_module(name, converted)
-    return module

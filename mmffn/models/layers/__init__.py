@@ -4,10 +4,13 @@ from .norm_conversion import (convert_to_rate_specific_norms,
 from .rate_specific import RateSpecificLayer, to_static
 from .rate_specific_bn import RateSpecificBatchNorm
 from .rate_specific_module import RateSpecificModule, resample_frames
-from .weight_alteration import AlterationWeight, WeightAlteredConv2d
+from .weight_alteration import (AlterationWeight, WeightAlteredConv,
+                                WeightAlteredConv2d, WeightAlteredConv3d,
+                                weight_altered_conv)
 
 __all__ = [
     'RateSpecificLayer', 'to_static', 'RateSpecificBatchNorm',
     'RateSpecificModule', 'resample_frames', 'convert_to_rate_specific_norms',
-    'is_rate_specific_norm', 'AlterationWeight', 'WeightAlteredConv2d'
+    'is_rate_specific_norm', 'AlterationWeight', 'WeightAlteredConv',
+    'WeightAlteredConv2d', 'WeightAlteredConv3d', 'weight_altered_conv'
 ]

@@ -14,36 +14,46 @@ activation-sized tensor kept); both give the same values and gradients.
 resolution or small batches), where scaling a 3x3 weight of 512 x 512
 channels three times per training step would cost more than the conv's own
 input.
+
+The same holds for 3D convolutions (the adapter is then a depthwise 1x1x1
+conv, as in FFN's SlowFast and UniFormer): :class:`WeightAlteredConv` holds
+the logic for any number of spatial dimensions, and
+:class:`WeightAlteredConv2d` / :class:`WeightAlteredConv3d` are its 2D and
+3D forms; :func:`weight_altered_conv` wraps whichever conv it is given.
 """
 from typing import Optional
 
 import torch
 import torch.nn as nn
 from mmcv.cnn.bricks.wrappers import Conv2d as MMCVConv2d
+from mmcv.cnn.bricks.wrappers import Conv3d as MMCVConv3d
 
 from ...utils import check_frame_counts
 from .rate_specific import RateSpecificLayer
 
-# Convs whose forward is exactly ``nn.Conv2d``'s: mmcv's ``Conv`` (what
-# ConvModule builds by default) only differs for empty inputs on torch < 1.4.
-FOLDABLE_CONVS = (nn.Conv2d, MMCVConv2d)
+# Convs whose forward is exactly ``nn.Conv2d``'s / ``nn.Conv3d``'s: mmcv's
+# wrappers (what ConvModule builds) only differ for empty inputs on
+# torch < 1.4.
+FOLDABLE_CONVS = (nn.Conv2d, MMCVConv2d, nn.Conv3d, MMCVConv3d)
 
 
 class AlterationWeight(nn.Module):
-    """The depthwise 1x1 adapter of one frame count.
+    """The depthwise 1x1 (1x1x1) adapter of one frame count.
 
-    Holds ``weight`` shaped ``(C, 1, 1, 1)`` like a depthwise conv's weight
-    without bias. It deliberately is not an ``nn.Conv2d``: MMEngine's
-    ``Kaiming`` init matches layers by class name and would overwrite the
-    near-zero init (the official FFN code loses it that way).
+    Holds ``weight`` shaped ``(C, 1, 1, 1)`` (``(C, 1, 1, 1, 1)`` for 3D)
+    like a depthwise conv's weight without bias. It deliberately is not a
+    conv: MMEngine's ``Kaiming`` init matches layers by class name and would
+    overwrite the near-zero init (the official FFN code loses it that way).
 
     Args:
         channels (int): Number of input channels of the altered conv.
+        spatial_dims (int): 2 for a 2D conv, 3 for a 3D one. Defaults to 2.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, spatial_dims: int = 2) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.zeros(channels, 1, 1, 1))
+        self.weight = nn.Parameter(
+            torch.zeros(channels, 1, *([1] * spatial_dims)))
 
     def scale(self) -> torch.Tensor:
         """torch.Tensor: The per-channel factor ``1 + w``, shape (C,)."""
@@ -53,20 +63,22 @@ class AlterationWeight(nn.Module):
         return f'channels={self.weight.shape[0]}'
 
 
-class WeightAlteredConv2d(RateSpecificLayer, nn.Conv2d):
-    """A Conv2d whose input is rescaled by a per-frame-count adapter.
+class WeightAlteredConv(RateSpecificLayer):
+    """A conv whose input is rescaled by a per-frame-count adapter.
 
     ``forward(x)`` equals ``conv(x + adapter_T(x))`` with ``T = active``;
     it runs as one convolution with the folded weight
-    ``W * (1 + w_T)`` (see the module docstring).
+    ``W * (1 + w_T)`` (see the module docstring). Combined with the conv
+    class it alters (:class:`WeightAlteredConv2d`,
+    :class:`WeightAlteredConv3d`), whose ``_plain_conv`` it names.
 
-    The conv keeps ``nn.Conv2d``'s own ``weight``/``bias`` names, so a
-    wrapped conv's state-dict keys are unchanged; adapters add
-    ``alteration.<T>.weight`` (shape ``(C_in, 1, 1, 1)``).
+    The conv keeps its own ``weight``/``bias`` names, so a wrapped conv's
+    state-dict keys are unchanged; adapters add ``alteration.<T>.weight``
+    (shape ``(C_in, 1, 1, 1)``, or ``(C_in, 1, 1, 1, 1)`` in 3D).
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, dilation,
-            groups, bias, padding_mode: As ``nn.Conv2d``.
+            groups, bias, padding_mode: As the plain conv.
         frame_counts (Sequence[int]): Frame counts with an adapter.
             Defaults to ``(4, 8, 16)``.
         init_std (float): Std of the adapters' normal init. Defaults to
@@ -75,6 +87,7 @@ class WeightAlteredConv2d(RateSpecificLayer, nn.Conv2d):
             highest count.
     """
     _variants_name = 'alteration'
+    _plain_conv: type = nn.Conv2d
 
     def __init__(self,
                  in_channels: int,
@@ -98,30 +111,36 @@ class WeightAlteredConv2d(RateSpecificLayer, nn.Conv2d):
             raise ValueError('init_std must be a non-negative float, got '
                              f'{init_std!r}')
         self.init_std = float(init_std)
-        self.alteration = nn.ModuleDict(
-            {str(count): AlterationWeight(in_channels)
-             for count in counts})
+        spatial_dims = len(self.kernel_size)
+        self.alteration = nn.ModuleDict({
+            str(count): AlterationWeight(in_channels, spatial_dims)
+            for count in counts
+        })
         self.active = counts[-1] if active is None else active
         self.reset_alteration()
 
     @classmethod
     def from_conv(cls,
-                  conv: nn.Conv2d,
+                  conv: nn.Module,
                   frame_counts,
                   init_std: float = 1e-3,
-                  active: Optional[int] = None) -> 'WeightAlteredConv2d':
-        """Wrap an existing ``nn.Conv2d``, copying its config and values.
+                  active: Optional[int] = None) -> 'WeightAlteredConv':
+        """Wrap an existing conv of this class's kind, copying its config
+        and values.
 
         Args:
-            conv (nn.Conv2d): An ``nn.Conv2d`` or mmcv's ``Conv2d``; other
-                subclasses are refused because their own forward would be
-                silently bypassed.
+            conv (nn.Module): An ``nn.Conv2d``/``nn.Conv3d`` or mmcv's
+                wrapper of it (matching the class); other subclasses are
+                refused because their own forward would be silently
+                bypassed.
             frame_counts (Sequence[int]): Frame counts.
             init_std (float): Std of the adapters' init.
             active (int, optional): Count whose adapter runs.
         """
-        if type(conv) not in FOLDABLE_CONVS:
-            raise TypeError('WeightAlteredConv2d wraps a plain nn.Conv2d, got '
+        if type(conv) not in FOLDABLE_CONVS or not isinstance(
+                conv, cls._plain_conv):
+            raise TypeError(f'{cls.__name__} wraps a plain '
+                            f'{cls._plain_conv.__name__}, got '
                             f'{type(conv).__module__}.{type(conv).__name__}')
         altered = cls(
             conv.in_channels,
@@ -152,6 +171,11 @@ class WeightAlteredConv2d(RateSpecificLayer, nn.Conv2d):
         for adapter in self.alteration.values():
             nn.init.normal_(adapter.weight, mean=0.0, std=std)
 
+    def _channel_shape(self) -> tuple:
+        """Trailing ones that broadcast a per-channel vector over a kernel
+        (or a feature map)."""
+        return (1, ) * len(self.kernel_size)
+
     def altered_weight(self, count: Optional[int] = None) -> torch.Tensor:
         """The conv weight with the adapter of ``count`` folded in.
 
@@ -163,13 +187,13 @@ class WeightAlteredConv2d(RateSpecificLayer, nn.Conv2d):
         groups = self.groups
         out_per_group = self.out_channels // groups
         scale = scale.view(groups, 1, -1).expand(groups, out_per_group, -1)
-        scale = scale.reshape(self.out_channels, -1, 1, 1)
+        scale = scale.reshape(self.out_channels, -1, *self._channel_shape())
         return self.weight * scale
 
-    def to_static(self, count: Optional[int] = None) -> nn.Conv2d:
-        """A plain ``nn.Conv2d`` computing this conv at ``count`` frames
-        (default: the active count), the adapter folded into its weight."""
-        conv = nn.Conv2d(
+    def to_static(self, count: Optional[int] = None) -> nn.Module:
+        """A plain conv computing this conv at ``count`` frames (default:
+        the active count), the adapter folded into its weight."""
+        conv = self._plain_conv(
             self.in_channels,
             self.out_channels,
             self.kernel_size,
@@ -215,9 +239,34 @@ class WeightAlteredConv2d(RateSpecificLayer, nn.Conv2d):
             return self._conv_forward(x, self._inference_weight(), self.bias)
         if x.numel() < self.weight.numel():
             scale = self.alteration[str(self._active)].scale()
-            return self._conv_forward(x * scale.view(1, -1, 1, 1), self.weight,
-                                      self.bias)
+            return self._conv_forward(
+                x * scale.view(1, -1, *self._channel_shape()), self.weight,
+                self.bias)
         return self._conv_forward(x, self.altered_weight(), self.bias)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', active={self._active}'
+
+
+class WeightAlteredConv2d(WeightAlteredConv, nn.Conv2d):
+    """:class:`WeightAlteredConv` of an ``nn.Conv2d`` (adapter
+    ``(C_in, 1, 1, 1)``)."""
+    _plain_conv = nn.Conv2d
+
+
+class WeightAlteredConv3d(WeightAlteredConv, nn.Conv3d):
+    """:class:`WeightAlteredConv` of an ``nn.Conv3d`` (adapter
+    ``(C_in, 1, 1, 1, 1)``, a depthwise 1x1x1 conv)."""
+    _plain_conv = nn.Conv3d
+
+
+def weight_altered_conv(conv: nn.Module,
+                        frame_counts,
+                        init_std: float = 1e-3,
+                        active: Optional[int] = None) -> WeightAlteredConv:
+    """Wrap a 2D or 3D conv in the matching :class:`WeightAlteredConv`."""
+    for cls in (WeightAlteredConv2d, WeightAlteredConv3d):
+        if isinstance(conv, cls._plain_conv):
+            return cls.from_conv(conv, frame_counts, init_std, active)
+    raise TypeError('weight alteration wraps a plain nn.Conv2d or nn.Conv3d, '
+                    f'got {type(conv).__module__}.{type(conv).__name__}')

@@ -1,4 +1,4 @@
-"""WeightAlteredConv2d: the adapter folded into the conv is exact."""
+"""WeightAlteredConv2d/3d: the adapter folded into the conv is exact."""
 import pytest
 import torch
 import torch.nn as nn
@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from mmengine.model import initialize
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
-from mmffn.models.layers import WeightAlteredConv2d
+from mmffn.models.layers import (WeightAlteredConv2d, WeightAlteredConv3d,
+                                 weight_altered_conv)
 
 
 def _unfolded(conv: WeightAlteredConv2d, x: torch.Tensor, count: int):
@@ -165,3 +166,56 @@ def test_no_grad_weight_follows_every_change():
     conv(x).sum().backward()
     torch.optim.SGD(conv.parameters(), lr=1.0).step()
     check()
+
+
+# --- 3D: the same adapter as a depthwise 1x1x1 conv --------------------------
+CONV3D_CONFIGS = [
+    dict(kernel_size=(3, 1, 1), padding=(1, 0, 0), bias=False),  # ResNet3d
+    dict(kernel_size=(1, 3, 3), padding=(0, 1, 1), stride=(1, 2, 2)),
+    dict(kernel_size=3, padding=1, groups=8, bias=False),  # X3D depthwise
+]
+
+
+@pytest.mark.parametrize('cfg', CONV3D_CONFIGS)
+def test_3d_folded_forward_gradients_and_fold_match_the_unfolded_adapter(cfg):
+    torch.manual_seed(0)
+    plain = nn.Conv3d(8, 16, **cfg)
+    conv = weight_altered_conv(plain, (4, 8), init_std=0.1)
+    assert type(conv) is WeightAlteredConv3d
+    assert conv.alteration['4'].weight.shape == (8, 1, 1, 1, 1)
+    x = torch.randn(2, 8, 4, 6, 6)
+    for count in (4, 8):
+        conv.active = count
+        adapter = conv.alteration[str(count)].weight
+        reference = plain(x + F.conv3d(x, adapter, groups=8))
+        folded = conv(x)
+        torch.testing.assert_close(folded, reference, atol=1e-5, rtol=0)
+        # The activation path (small inputs) gives the same gradients.
+        probe = torch.randn_like(folded)
+        weight_grad = torch.autograd.grad((folded * probe).sum(), adapter)[0]
+        scaled = x * (1 + adapter.view(1, -1, 1, 1, 1))
+        ref_grad = torch.autograd.grad(
+            (F.conv3d(scaled, conv.weight, conv.bias, conv.stride,
+                      conv.padding, conv.dilation, conv.groups) * probe).sum(),
+            adapter)[0]
+        torch.testing.assert_close(weight_grad, ref_grad, atol=1e-4, rtol=0)
+        static = conv.to_static(count)
+        assert type(static) is nn.Conv3d
+        with torch.no_grad():
+            torch.testing.assert_close(static(x), folded, atol=1e-5, rtol=0)
+    conv.active = 4
+    out4 = conv(x)
+    conv.active = 8
+    assert not torch.allclose(out4, conv(x), atol=1e-4)
+
+
+def test_weight_altered_conv_picks_the_kind_and_refuses_others():
+    assert type(weight_altered_conv(nn.Conv2d(3, 4, 1),
+                                    (4, ))) is WeightAlteredConv2d
+    with pytest.raises(TypeError, match='Conv1d'):
+        weight_altered_conv(nn.Conv1d(3, 4, 1), (4, ))
+    with pytest.raises(
+            TypeError,
+            match='WeightAlteredConv2d wraps a plain '
+            'Conv2d, got .*Conv3d'):
+        WeightAlteredConv2d.from_conv(nn.Conv3d(3, 4, 1), (4, ))

@@ -1,4 +1,4 @@
-"""Turn an MMAction2 2D recognizer config into its FFN version and back.
+"""Turn an MMAction2 recognizer config into its FFN version and back.
 
 One table says which stock backbones have a frame-flexible version; mixing
 configs (:func:`frame_flexible_model`) and deployment
@@ -11,7 +11,7 @@ naming the supported ones::
 """
 import copy
 import inspect
-from typing import Dict, NamedTuple, Sequence
+from typing import Dict, NamedTuple, Optional, Sequence
 
 from ..utils import check_frame_count, check_frame_counts
 
@@ -27,10 +27,29 @@ class BackboneFamily(NamedTuple):
         any_count (bool): Whether a count that was not trained deploys as
             the stock model at that count (False where weights are shaped
             by the count, as TANet's TAM).
+        ffn_only_args (tuple): Arguments of the FFN version that the stock
+            class does not take (dropped on deployment).
+        recognizer (str): The stock recognizer of this backbone's configs.
+        frames_arg (str, optional): The stock argument set to the frame
+            count on deployment; None where the backbone takes any count
+            (3D backbones read it from the clip).
     """
     ffn_type: str
     no_loading: Dict
     any_count: bool = True
+    ffn_only_args: tuple = ()
+    recognizer: str = 'Recognizer2D'
+    frames_arg: Optional[str] = 'num_segments'
+
+
+def _family_3d(ffn_type: str) -> BackboneFamily:
+    """A 3D backbone: Recognizer3D, no frame-count argument of its own."""
+    return BackboneFamily(
+        ffn_type,
+        dict(pretrained=None),
+        ffn_only_args=('num_segments', ),
+        recognizer='Recognizer3D',
+        frames_arg=None)
 
 
 FAMILIES: Dict[str, BackboneFamily] = {
@@ -41,6 +60,17 @@ FAMILIES: Dict[str, BackboneFamily] = {
                    dict(pretrained=None, pretrained2d=False)),
     'TANet':
     BackboneFamily('TANet_FFN', dict(pretrained=None), any_count=False),
+    'ResNet3d':
+    _family_3d('ResNet3d_FFN'),
+    'ResNet3dSlowOnly':
+    _family_3d('ResNet3dSlowOnly_FFN'),
+    'ResNet3dSlowFast':
+    _family_3d('ResNet3dSlowFast_FFN'),
+}
+# The FFN recognizer of each stock recognizer.
+FFN_RECOGNIZERS = {
+    'Recognizer2D': 'RecognizerFFN',
+    'Recognizer3D': 'RecognizerFFN3D'
 }
 # Arguments the FFN versions add to the stock backbones and recognizer.
 FFN_BACKBONE_KEYS = ('num_segments_list', 'branch_policy', 'weight_alteration',
@@ -72,18 +102,21 @@ def _with_head_segments(head, num_segments: int):
 
 def frame_flexible_model(model: dict, frame_counts: Sequence[int],
                          **backbone_args) -> dict:
-    """The FFN version of an MMAction2 ``Recognizer2D`` model config.
+    """The FFN version of an MMAction2 ``Recognizer2D``/``Recognizer3D``
+    model config.
 
-    The recognizer becomes ``RecognizerFFN``, the backbone its frame-flexible
-    version with ``num_segments_list=frame_counts`` (tested by default at the
-    highest count), a head that pools over ``num_segments`` pools over the
-    highest count; everything else (depth, head, neck, data preprocessor,
-    test_cfg) stays as configured.
+    The recognizer becomes ``RecognizerFFN`` (``RecognizerFFN3D``), the
+    backbone its frame-flexible version with
+    ``num_segments_list=frame_counts`` (tested by default at the highest
+    count), a head that pools over ``num_segments`` pools over the highest
+    count; everything else (depth, head, neck, data preprocessor, test_cfg)
+    stays as configured.
 
     Args:
         model (dict): The stock model config (e.g. ``_base_.model``); not
             modified.
-        frame_counts (Sequence[int]): Trained counts, e.g. ``(4, 8, 16)``.
+        frame_counts (Sequence[int]): Trained counts, e.g. ``(4, 8, 16)``
+            (for SlowFast, the slow pathway's).
         **backbone_args: Backbone arguments to set as well, e.g. a local
             ``pretrained`` file (nothing is downloaded at run time).
 
@@ -92,22 +125,26 @@ def frame_flexible_model(model: dict, frame_counts: Sequence[int],
     """
     counts = check_frame_counts(frame_counts, 'frame_counts')
     model = copy.deepcopy(dict(model))
-    if model.get('type') != 'Recognizer2D':
+    if model.get('type') not in FFN_RECOGNIZERS:
         raise ValueError(
-            'frame_flexible_model converts a Recognizer2D config, '
-            f'got type={model.get("type")!r}')
+            'frame_flexible_model converts a config of one of '
+            f'{sorted(FFN_RECOGNIZERS)}, got type={model.get("type")!r}')
     backbone = dict(model.get('backbone') or {})
     family = FAMILIES.get(backbone.get('type'))
     if family is None:
         raise ValueError(
             f'Backbone {backbone.get("type")!r} has no frame-flexible '
             f'version; supported: {_supported()}')
+    if model['type'] != family.recognizer:
+        raise ValueError(
+            f'{backbone["type"]} belongs in a {family.recognizer} config, '
+            f'got type={model["type"]!r}')
     backbone.update(
         type=family.ffn_type,
         num_segments_list=counts,
         num_segments=counts[-1],
         **backbone_args)
-    model.update(type='RecognizerFFN', backbone=backbone)
+    model.update(type=FFN_RECOGNIZERS[model['type']], backbone=backbone)
     head = _with_head_segments(model.get('cls_head'), counts[-1])
     if head is not None:
         model['cls_head'] = head
@@ -115,28 +152,30 @@ def frame_flexible_model(model: dict, frame_counts: Sequence[int],
 
 
 def stock_model(model: dict, frames: int) -> dict:
-    """The stock ``Recognizer2D`` config computing an FFN model at T frames.
+    """The stock recognizer config computing an FFN model at T frames.
 
     Args:
-        model (dict): An FFN model config (``RecognizerFFN`` with a
-            frame-flexible backbone).
+        model (dict): An FFN model config (``RecognizerFFN`` or
+            ``RecognizerFFN3D`` with a frame-flexible backbone).
         frames (int): Frames per clip T.
 
     Returns:
-        dict: ``Recognizer2D`` with the stock backbone at ``num_segments=T``,
-        loading no weights of its own, and the same head (pooling over T),
-        neck, data preprocessor and test_cfg.
+        dict: ``Recognizer2D`` with the stock backbone at ``num_segments=T``
+        (``Recognizer3D`` with the stock 3D backbone, which reads T from the
+        clip), loading no weights of its own, and the same head (pooling
+        over T), neck, data preprocessor and test_cfg.
     """
     frames = check_frame_count(frames, 'frames')
     model = copy.deepcopy(dict(model))
     backbone = dict(model.get('backbone') or {})
     by_ffn_type = {f.ffn_type: (stock, f) for stock, f in FAMILIES.items()}
-    if model.get('type') != 'RecognizerFFN' or backbone.get(
+    if model.get('type') not in FFN_RECOGNIZERS.values() or backbone.get(
             'type') not in by_ffn_type:
         raise ValueError(
-            'Expected an FFN model config (RecognizerFFN with one of the '
-            f'backbones {sorted(by_ffn_type)}), got {model.get("type")!r} '
-            f'with backbone {backbone.get("type")!r}')
+            'Expected an FFN model config (one of '
+            f'{sorted(FFN_RECOGNIZERS.values())} with one of the backbones '
+            f'{sorted(by_ffn_type)}), got {model.get("type")!r} with '
+            f'backbone {backbone.get("type")!r}')
     stock_type, family = by_ffn_type[backbone['type']]
     counts = tuple(
         backbone.get('num_segments_list', _default_counts(family.ffn_type)))
@@ -147,12 +186,14 @@ def stock_model(model: dict, frames: int) -> dict:
             f'{frames}, trained {counts}')
     for key in FFN_RECOGNIZER_KEYS:
         model.pop(key, None)
-    for key in FFN_BACKBONE_KEYS:
+    for key in FFN_BACKBONE_KEYS + family.ffn_only_args:
         backbone.pop(key, None)
     # The weights come from the checkpoint; nothing may be loaded over them.
-    backbone.update(type=stock_type, num_segments=frames, **family.no_loading)
+    backbone.update(type=stock_type, **family.no_loading)
+    if family.frames_arg is not None:
+        backbone[family.frames_arg] = frames
     backbone.pop('init_cfg', None)
-    model.update(type='Recognizer2D', backbone=backbone)
+    model.update(type=family.recognizer, backbone=backbone)
     head = _with_head_segments(model.get('cls_head'), frames)
     if head is not None:
         model['cls_head'] = head

@@ -1,4 +1,4 @@
-"""model_conversion: stock Recognizer2D configs to FFN ones and back."""
+"""model_conversion: stock Recognizer2D/3D configs to FFN ones and back."""
 import pytest
 from mmengine.config import Config
 
@@ -54,11 +54,41 @@ def test_stock_model_inverts_the_conversion_at_any_count():
 
 def test_every_family_round_trips():
     for stock_type, family in FAMILIES.items():
-        model = dict(TSM, backbone=dict(type=stock_type, num_segments=8))
+        backbone = dict(type=stock_type)
+        if family.frames_arg:
+            backbone[family.frames_arg] = 8
+        model = dict(TSM, type=family.recognizer, backbone=backbone)
         ffn = frame_flexible_model(model, (4, 8))
         assert ffn['backbone']['type'] == family.ffn_type
-        assert stock_model(ffn, 8)['backbone'] == dict(
-            type=stock_type, num_segments=8, **family.no_loading)
+        stock = stock_model(ffn, 8)
+        assert stock['type'] == family.recognizer
+        assert stock['backbone'] == dict(backbone, **family.no_loading)
+
+
+def test_3d_recognizers_become_recognizer_ffn_3d():
+    """A SlowFast config: the count is the slow pathway's; deployment gives
+    the stock Recognizer3D, which reads T from the clip."""
+    slowfast = dict(
+        type='Recognizer3D',
+        backbone=dict(type='ResNet3dSlowFast', resample_rate=4),
+        cls_head=dict(type='SlowFastHead', in_channels=2304, num_classes=4))
+    ffn = frame_flexible_model(slowfast, (4, 8, 16))
+    assert ffn['type'] == 'RecognizerFFN3D'
+    assert ffn['backbone'] == dict(
+        type='ResNet3dSlowFast_FFN',
+        resample_rate=4,
+        num_segments_list=(4, 8, 16),
+        num_segments=16)
+    assert ffn['cls_head'] == slowfast['cls_head']
+    stock = stock_model(ffn, 6)
+    assert stock['type'] == 'Recognizer3D'
+    assert stock['backbone'] == dict(
+        type='ResNet3dSlowFast', resample_rate=4, pretrained=None)
+    with pytest.raises(
+            ValueError,
+            match="ResNet3dSlowFast belongs in a Recognizer3D config, got "
+            "type='Recognizer2D'"):
+        frame_flexible_model(dict(slowfast, type='Recognizer2D'), (4, 8))
 
 
 def test_works_on_a_loaded_mmaction_config():
@@ -76,15 +106,21 @@ def test_works_on_a_loaded_mmaction_config():
 def test_unsupported_inputs_are_named():
     with pytest.raises(
             ValueError,
-            match="'ResNet3dSlowFast' has no frame-"
-            r'flexible version; supported: MobileNetV2TSM, '
-            'ResNetTSM, TANet'):
+            match="'ResNet3dCSN' has no frame-"
+            r'flexible version; supported: MobileNetV2TSM, ResNet3d, '
+            'ResNet3dSlowFast, ResNet3dSlowOnly, ResNetTSM, TANet'):
         frame_flexible_model(
-            dict(TSM, backbone=dict(type='ResNet3dSlowFast')), (4, 8))
+            dict(TSM, backbone=dict(type='ResNet3dCSN')), (4, 8))
     with pytest.raises(
-            ValueError, match="Recognizer2D config, got "
-            "type='Recognizer3D'"):
+            ValueError,
+            match="ResNetTSM belongs in a Recognizer2D config, "
+            "got type='Recognizer3D'"):
         frame_flexible_model(dict(TSM, type='Recognizer3D'), (4, 8))
+    with pytest.raises(
+            ValueError,
+            match=r"converts a config of one of \['Recognizer2D', "
+            r"'Recognizer3D'\], got type='RecognizerAudio'"):
+        frame_flexible_model(dict(TSM, type='RecognizerAudio'), (4, 8))
     with pytest.raises(ValueError, match='frame_counts must be sorted'):
         frame_flexible_model(TSM, (8, 4))
     with pytest.raises(ValueError, match='Expected an FFN model config'):

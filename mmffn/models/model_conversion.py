@@ -66,6 +66,10 @@ FAMILIES: Dict[str, BackboneFamily] = {
     _family_3d('ResNet3dSlowOnly_FFN'),
     'ResNet3dSlowFast':
     _family_3d('ResNet3dSlowFast_FFN'),
+    'X3D':
+    _family_3d('X3D_FFN'),
+    'UniFormer':
+    _family_3d('UniFormer_FFN'),
 }
 # The FFN recognizer of each stock recognizer.
 FFN_RECOGNIZERS = {

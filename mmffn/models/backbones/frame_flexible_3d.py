@@ -25,9 +25,45 @@ from .pretrained_conversion import convert_pretrained_state_dict
 class FrameFlexible3DMixin(FrameFlexibleMixin):
     """Frame-count switching for a stock MMAction2 3D backbone.
 
-    Subclasses call :meth:`_keep_stock_arguments` with the stock class's
-    arguments before building it, then as :class:`FrameFlexibleMixin`.
+    A family is ``class X_FFN(FrameFlexible3DMixin, X)`` with its
+    ``adapter_sites`` (and ``input_frames`` where the clip is longer than
+    the count); this ``__init__`` builds ``X`` and converts it.
+
+    Args:
+        num_segments_list (Sequence[int]): Trained frame counts, distinct
+            and sorted ascending. Defaults to ``(4, 8, 16)``.
+        num_segments (int, optional): Frame count used outside a
+            :meth:`frame_count` context. Defaults to the highest count.
+        branch_policy (str): ``'nearest'`` (ties to the higher count) or
+            ``'strict'``. Defaults to ``'nearest'``.
+        weight_alteration (bool): Whether to add the per-count adapters in
+            front of the convs named by ``adapter_sites``. Defaults to True.
+        alteration_init_std (float): Std of the adapters' normal init.
+            Defaults to 1e-3.
+        **kwargs: Arguments of the stock class.
     """
+
+    def __init__(self,
+                 num_segments_list=(4, 8, 16),
+                 num_segments: Optional[int] = None,
+                 branch_policy: str = 'nearest',
+                 weight_alteration: bool = True,
+                 alteration_init_std: float = 1e-3,
+                 **kwargs) -> None:
+        counts, default = self._check_frame_arguments(num_segments_list,
+                                                      num_segments,
+                                                      branch_policy,
+                                                      alteration_init_std,
+                                                      kwargs)
+        # The stock class: the first of the MRO that is not frame flexible
+        # (X for X_FFN and for any subclass of X_FFN).
+        self._stock_class = next(
+            c for c in type(self).__mro__
+            if not issubclass(c, FrameFlexibleMixin))
+        self._stock_kwargs = dict(kwargs)
+        super().__init__(**kwargs)
+        self._make_frame_flexible(counts, default, branch_policy,
+                                  weight_alteration, alteration_init_std)
 
     def input_frames(self, count: Optional[int] = None) -> int:
         """Frames of the input clip at ``count`` (default: the active
@@ -45,11 +81,6 @@ class FrameFlexible3DMixin(FrameFlexibleMixin):
                 '`with backbone.frame_count(T):`')
 
     # --- initialisation ----------------------------------------------------
-    def _keep_stock_arguments(self, stock_class: type, kwargs: dict) -> None:
-        """Remember how to build the stock twin (see the module doc)."""
-        self._stock_class = stock_class
-        self._stock_kwargs = dict(kwargs)
-
     def _init_from_stock(self, pretrained: Optional[str]) -> None:
         """Initialise a stock twin (with ``pretrained``) by its own
         ``init_weights`` and copy its weights into every branch."""

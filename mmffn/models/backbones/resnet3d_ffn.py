@@ -28,44 +28,13 @@ __all__ = ['ResNet3d_FFN', 'ResNet3dSlowOnly_FFN', 'ResNet3dSlowFast_FFN']
 
 
 class _ResNet3dFamily(FrameFlexible3DMixin):
-    """The FFN arguments and construction shared by the 3D ResNets.
-
-    Args:
-        num_segments_list (Sequence[int]): Trained frame counts (the slow
-            pathway's for SlowFast), distinct and sorted ascending.
-            Defaults to ``(4, 8, 16)``.
-        num_segments (int, optional): Frame count used outside a
-            :meth:`frame_count` context. Defaults to the highest count.
-        branch_policy (str): ``'nearest'`` (ties to the higher count) or
-            ``'strict'``. Defaults to ``'nearest'``.
-        weight_alteration (bool): Whether to add the per-count adapters in
-            front of the first conv of every block. Defaults to True.
-        alteration_init_std (float): Std of the adapters' normal init.
-            Defaults to 1e-3.
-        **kwargs: Arguments of the stock class (``depth``, ``pretrained``,
-            ``pretrained2d``, ``norm_eval``, ``frozen_stages``,
-            ``non_local``, ...).
-    """
+    """What the 3D ResNets share: an adapter in front of ``conv1`` of every
+    block. Arguments: those of :class:`FrameFlexible3DMixin` (for SlowFast
+    the counts are the slow pathway's) and of the stock class (``depth``,
+    ``pretrained``, ``pretrained2d``, ``norm_eval``, ``frozen_stages``,
+    ``non_local``, ...)."""
     adapter_sites = ((Bottleneck3d, 'conv1'), (BasicBlock3d, 'conv1'))
     pretrained_kinds = 'a 3D checkpoint of the stock backbone or an FFN'
-
-    def __init__(self,
-                 num_segments_list=(4, 8, 16),
-                 num_segments: Optional[int] = None,
-                 branch_policy: str = 'nearest',
-                 weight_alteration: bool = True,
-                 alteration_init_std: float = 1e-3,
-                 **kwargs) -> None:
-        counts, default = self._check_frame_arguments(num_segments_list,
-                                                      num_segments,
-                                                      branch_policy,
-                                                      alteration_init_std,
-                                                      kwargs)
-        stock_class = type(self).__bases__[-1]
-        self._keep_stock_arguments(stock_class, kwargs)
-        super().__init__(**kwargs)
-        self._make_frame_flexible(counts, default, branch_policy,
-                                  weight_alteration, alteration_init_std)
 
 
 @MODELS.register_module()

@@ -83,11 +83,14 @@ def tsm_recognizer(depth: int,
 
 
 def labelled_samples(batch: int, num_classes: int) -> list:
-    """``batch`` data samples with a class label each."""
+    """``batch`` data samples with a class label each, and the frame counts
+    that ``RecognizerFFN`` checks (``PackActionInputs`` keeps them in
+    training)."""
     samples = []
     for index in range(batch):
         sample = ActionDataSample()
         sample.set_gt_label(torch.tensor([index % num_classes]))
+        sample.set_metainfo(dict(frame_counts=FRAME_COUNTS))
         samples.append(sample)
     return samples
 

@@ -132,24 +132,106 @@ def stub_missing_drn_localizer() -> bool:
     return True
 
 
+# The names ``getattr(HistoryBuffer, name)`` is served for while loading a
+# checkpoint: fixed here, at import, and never read from
+# ``HistoryBuffer._statistics_methods``, which unpickling itself writes into
+# (upstream ``HistoryBuffer.__setstate__``), so a checkpoint could widen it.
+# Only HistoryBuffer's four default statistics are needed: pickle writes a
+# method as ``getattr(HistoryBuffer, name)`` only for functions defined in
+# its class body (qualified name ``HistoryBuffer.<name>``); a method added with
+# ``HistoryBuffer.register_statistics`` is a function of its own module and is
+# pickled by that global name, which weights_only refuses unless the user
+# allow-lists it, whatever this set holds.
+HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
 def _restricted_getattr(obj, name):
     """``getattr`` limited to what MMEngine checkpoints really pickle.
 
     ``HistoryBuffer.__getstate__`` stores its statistics methods, which pickle
     writes as ``getattr(HistoryBuffer, 'mean')``; the real ``getattr`` would
-    reopen arbitrary code execution, so only these lookups are served.
+    reopen arbitrary code execution, so only the names of
+    :data:`HISTORY_BUFFER_STATISTICS` are served.
     """
     import pickle
 
     from mmengine.logging import HistoryBuffer
-    allowed = {'min', 'max', 'current', 'mean'}  # HistoryBuffer's defaults
-    allowed.update(HistoryBuffer._statistics_methods)  # registered ones
-    if obj is HistoryBuffer and name in allowed:
+    if obj is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:
         return getattr(obj, name)
     raise pickle.UnpicklingError(
         f'Refusing getattr({obj!r}, {name!r}) while loading a checkpoint with '
-        'weights_only=True: only HistoryBuffer statistics methods are allowed.'
-    )
+        'weights_only=True: only the HistoryBuffer statistics methods '
+        f'{sorted(HISTORY_BUFFER_STATISTICS)} are allowed.')
+
+
+def _history_buffer_setstate(original):
+    """``HistoryBuffer.__setstate__`` that changes only the loaded buffer.
+
+    Upstream (mmengine/logging/history_buffer.py, ``__setstate__``, lines
+    220-229 in 0.10.7) copies the pickled ``statistics_methods`` into the
+    class-level ``HistoryBuffer._statistics_methods``, shared by every
+    buffer of the process: a checkpoint could add names (``'__class__'``)
+    or swap ``'mean'`` for ``max`` in every logged statistic from then on.
+    A pickled method is accepted only if it *is* the method this process
+    registered under that name (then upstream's copy changes nothing), and
+    the state may not shadow a class attribute (an instance-level
+    ``_statistics_methods``); anything else refuses the whole checkpoint.
+    """
+
+    @functools.wraps(original)
+    def __setstate__(self, state):
+        import pickle
+        import reprlib
+        if not isinstance(state, dict):
+            raise pickle.UnpicklingError(
+                f'Refusing a HistoryBuffer state of type '
+                f'{type(state).__name__}: expected a dict.')
+        self._set_default_statistics()  # what upstream does first
+        registered = type(self)._statistics_methods
+        methods = state.get('statistics_methods', {})
+        if not isinstance(methods, dict):
+            raise pickle.UnpicklingError(
+                'Refusing a HistoryBuffer whose statistics_methods is a '
+                f'{type(methods).__name__}: expected a dict.')
+        for name, method in methods.items():
+            if name not in registered or registered[name] is not method:
+                expected = (f'{registered[name]!r}, the method registered '
+                            'under that name' if name in registered else
+                            'only names registered in this process')
+                raise pickle.UnpicklingError(
+                    'Refusing a HistoryBuffer whose pickled statistics method '
+                    f'{name!r} is {reprlib.repr(method)}; expected '
+                    f'{expected}. Loading it would change '
+                    'HistoryBuffer._statistics_methods, which every '
+                    'HistoryBuffer of the process shares.')
+        shadowing = sorted(
+            key for key in state
+            if key != 'statistics_methods' and hasattr(type(self), key))
+        if shadowing:
+            raise pickle.UnpicklingError(
+                f'Refusing a HistoryBuffer whose state sets {shadowing}: '
+                'expected instance data only (max_length, _log_history, '
+                '_count_history), not attributes of the HistoryBuffer class.')
+        original(self, dict(state))
+
+    return __setstate__
+
+
+def keep_history_buffer_statistics_process_wide() -> None:
+    """Stop a loaded ``HistoryBuffer`` from changing class-level state.
+
+    See :func:`_history_buffer_setstate`. Applied with the safe globals (by
+    :func:`allow_mmengine_checkpoints_under_weights_only`), since allowing
+    ``HistoryBuffer`` in checkpoints is what exposes its ``__setstate__``.
+    """
+    from mmengine.logging import HistoryBuffer
+    require_version(
+        'mmengine', _mmengine_version(), MMENGINE_TESTED,
+        'keep_history_buffer_statistics_process_wide '
+        '(mmengine.logging.HistoryBuffer.__setstate__)')
+    if not is_patched(HistoryBuffer.__setstate__):
+        HistoryBuffer.__setstate__ = _history_buffer_setstate(
+            HistoryBuffer.__setstate__)
 
 
 def checkpoint_safe_globals() -> list:
@@ -184,18 +266,19 @@ def allow_mmengine_checkpoints_under_weights_only() -> None:
     ``load_from_local`` does not pass it (open-mmlab/mmengine#1655), so
     ``load_from``, ``--resume`` and ``tools/test.py`` fail on the message hub.
     The few globals these checkpoints hold are registered as safe (public
-    torch API); :func:`_restricted_getattr` relies on MMEngine's private
-    ``HistoryBuffer._statistics_methods``, hence the mmengine guard.
-    Registering twice is a no-op (torch keeps a set).
+    torch API); :func:`_restricted_getattr` serves only HistoryBuffer's
+    statistics methods and :func:`keep_history_buffer_statistics_process_wide`
+    guards the ``HistoryBuffer.__setstate__`` this exposes, hence the mmengine
+    guard. Registering twice is a no-op (torch keeps a set).
     """
     import torch
     name = 'allow_mmengine_checkpoints_under_weights_only'
     require_version('torch', str(torch.__version__), TORCH_WEIGHTS_ONLY_TESTED,
                     name + ' (torch.serialization.add_safe_globals)')
-    require_version(
-        'mmengine', _mmengine_version(), MMENGINE_TESTED,
-        name + ' (mmengine.logging.HistoryBuffer.'
-        '_statistics_methods)')
+    require_version('mmengine', _mmengine_version(), MMENGINE_TESTED,
+                    name + ' (mmengine.logging.HistoryBuffer.'
+                    '__setstate__)')
+    keep_history_buffer_statistics_process_wide()
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 

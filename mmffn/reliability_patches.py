@@ -10,12 +10,84 @@ Like :mod:`mmffn.compat`, each patch is version-guarded
 ``__wrapped__`` and is applied once (:func:`~mmffn.compat.is_patched`).
 Upstream references, line numbers and tests: ``docs/upstream_fixes.md``.
 """
+import contextvars
 import functools
+import logging
 import os
 import sys
 
 from .compat import (MMACTION2_TESTED, MMENGINE_TESTED, _mmaction2_version,
                      _mmengine_version, is_patched, require_version)
+
+
+def _temp_name(name: str, pid: int) -> str:
+    """The temporary file an atomic save of ``name`` writes first: hidden,
+    and not *.pth, so no glob of checkpoints ever picks it up."""
+    return f'.{name}.{pid}.tmp'
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (POSIX)."""
+    if pid <= 0:  # os.kill(0 or -n, ...) would address process groups
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temp_checkpoints(folder: str, name: str) -> list:
+    """Delete temporary files that killed saves left in ``folder``.
+
+    A save killed between writing and ``os.replace`` leaves
+    ``.<checkpoint>.<pid>.tmp`` (GBs at R50). Those of the checkpoint's kind
+    (same extension as ``name``) whose process is gone are deleted and
+    logged; those of live processes, a save in progress, are kept. Process
+    ids are those of this machine, so on other systems than POSIX nothing is
+    deleted (``os.kill`` there terminates), and two machines must not save
+    into one shared folder at the same time.
+
+    Returns:
+        list[str]: the deleted paths.
+    """
+    import re
+
+    from mmengine.logging import print_log
+    if os.name != 'posix':
+        return []
+    extension = os.path.splitext(name)[1]
+    pattern = re.compile(r'\.(.+' + re.escape(extension) + r')\.(\d+)\.tmp')
+    removed = []
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return removed
+    for entry in sorted(entries):
+        match = pattern.fullmatch(entry)
+        if match is None or _pid_alive(int(match.group(2))):
+            continue
+        path = os.path.join(folder, entry)
+        try:
+            size = os.path.getsize(path)
+            os.remove(path)
+        except OSError as error:  # housekeeping never fails a save
+            print_log(
+                f'Could not remove the stale temporary checkpoint {path} '
+                f'({error}).',
+                logger='current',
+                level=logging.WARNING)
+            continue
+        removed.append(path)
+        print_log(
+            f'Removed {path} ({size / 2**20:.1f} MiB): a temporary '
+            f'checkpoint file left by a save of process {match.group(2)}, '
+            'which was killed before it finished.',
+            logger='current',
+            level=logging.WARNING)
+    return removed
 
 
 def _atomic_save_checkpoint(original):
@@ -43,8 +115,9 @@ def _atomic_save_checkpoint(original):
         path = os.path.abspath(os.fspath(filename))
         folder, name = os.path.split(path)
         os.makedirs(folder, exist_ok=True)
-        # Hidden, and not *.pth: no glob of checkpoints ever picks it up.
-        tmp = os.path.join(folder, f'.{name}.{os.getpid()}.tmp')
+        # Before writing: frees the disk a killed save took.
+        remove_stale_temp_checkpoints(folder, name)
+        tmp = os.path.join(folder, _temp_name(name, os.getpid()))
         try:
             with open(tmp, 'wb') as f:
                 torch.save(checkpoint, f)
@@ -77,6 +150,8 @@ def save_checkpoints_atomically() -> None:
     leaves a truncated file under the final name, which ``--resume`` or
     ``load_from`` then pick up. Local saves now go to a hidden temporary
     file, are fsynced and ``os.replace``d; other backends run unchanged.
+    Temporary files of saves that were killed are deleted at the next save
+    into their folder (:func:`remove_stale_temp_checkpoints`).
     """
     import mmengine.runner as runner_package
     from mmengine.runner import checkpoint as checkpoint_module
@@ -153,6 +228,106 @@ def name_the_file_in_checkpoint_errors() -> None:
     CheckpointLoader._schemes[''] = load_from_local
 
 
+# True while ``Runner.resume`` runs: the checkpoint it loads must then be
+# one MMEngine wrote, not only a state dict (``_check_runner_checkpoint``).
+_RESUMING = contextvars.ContextVar('mmffn_resuming', default=False)
+
+# What ``Runner.resume`` reads of a checkpoint (mmengine/runner/runner.py,
+# ``Runner.resume``; ``Runner.save_checkpoint`` writes them all).
+_RESUME_KEYS = ('meta', 'state_dict', 'message_hub')
+_RESUME_META_KEYS = ('epoch', 'iter')
+
+
+def _describe(value) -> str:
+    """A short description of what a checkpoint file holds."""
+    import torch
+    if isinstance(value, torch.Tensor):
+        return f'a Tensor of shape {tuple(value.shape)}'
+    return f'a {type(value).__name__}'
+
+
+def _check_runner_checkpoint(checkpoint, filename: str, resume: bool):
+    """Raise unless ``checkpoint`` is what ``load_from`` (a state dict or a
+    checkpoint) or ``--resume`` (a checkpoint written by MMEngine) needs.
+
+    Raises:
+        RuntimeError: naming the file, what it holds and what was expected.
+    """
+    if not resume:
+        if not isinstance(checkpoint, dict):
+            raise RuntimeError(
+                f'Cannot load {filename!r}: it holds '
+                f'{_describe(checkpoint)}; expected a state dict (parameter '
+                'name -> tensor, as torch.save(model.state_dict()) writes) or '
+                "a checkpoint (a dict with 'state_dict', as MMEngine "
+                'writes).')
+        return
+    if not isinstance(checkpoint, dict):
+        holds = _describe(checkpoint)
+    else:
+        missing = [key for key in _RESUME_KEYS if key not in checkpoint]
+        meta = checkpoint.get('meta')
+        if missing:
+            holds = f'a dict without {missing}' + (' (a bare state dict?)' if
+                                                   'meta' in missing else '')
+        elif not isinstance(meta, dict) or any(key not in meta
+                                               for key in _RESUME_META_KEYS):
+            holds = f"a checkpoint whose 'meta' ({_describe(meta)}) lacks " \
+                    f'{list(_RESUME_META_KEYS)}'
+        else:
+            return
+    raise RuntimeError(
+        f'Cannot resume from {filename!r}: it holds {holds}; expected a '
+        "checkpoint written by MMEngine (a dict with 'meta' (epoch, iter), "
+        "'state_dict' and 'message_hub'), such as WORK_DIR/epoch_N.pth. To "
+        'start from its weights instead, give it as load_from without '
+        '--resume.')
+
+
+def check_what_runner_checkpoints_hold() -> None:
+    """Make ``load_from`` and ``--resume`` say what a wrong file holds.
+
+    ``Runner.load_checkpoint`` (mmengine/runner/runner.py) hands whatever
+    ``_load_checkpoint`` returns to ``_load_checkpoint_to_model``: a plain
+    tensor fails with ``Tensor.__contains__ only supports Tensor or
+    scalar``, and ``Runner.resume`` reads ``checkpoint['meta']`` of a bare
+    state dict (``KeyError: 'meta'``), after loading its weights. The
+    checkpoint is now checked right after loading, before anything uses it
+    (``load_from``, ``tools/test.py``, ``tools/frame_sweep.py``: a dict;
+    ``--resume``: what ``Runner.save_checkpoint`` writes); the error names
+    the file. Only the Runner of ``tools/`` is covered, not FlexibleRunner.
+    """
+    from mmengine.runner import Runner
+    from mmengine.runner import runner as runner_module
+    require_version(
+        'mmengine', _mmengine_version(), MMENGINE_TESTED,
+        'check_what_runner_checkpoints_hold (mmengine.runner.runner.'
+        '_load_checkpoint, Runner.resume)')
+    original_load = runner_module._load_checkpoint
+    if not is_patched(original_load):
+
+        @functools.wraps(original_load)
+        def _load_checkpoint(filename, map_location=None, logger=None):
+            checkpoint = original_load(filename, map_location, logger)
+            _check_runner_checkpoint(checkpoint, filename, _RESUMING.get())
+            return checkpoint
+
+        runner_module._load_checkpoint = _load_checkpoint
+
+    original_resume = Runner.resume
+    if not is_patched(original_resume):
+
+        @functools.wraps(original_resume)
+        def resume(self, filename, *args, **kwargs):
+            token = _RESUMING.set(True)
+            try:
+                return original_resume(self, filename, *args, **kwargs)
+            finally:
+                _RESUMING.reset(token)
+
+        Runner.resume = resume
+
+
 def name_the_file_in_video_errors() -> None:
     """Make ``DecordInit`` say which video it could not open.
 
@@ -198,4 +373,5 @@ def apply_reliability_patches() -> None:
     """Apply every patch of this module; safe to call repeatedly."""
     save_checkpoints_atomically()
     name_the_file_in_checkpoint_errors()
+    check_what_runner_checkpoints_hold()
     name_the_file_in_video_errors()

@@ -14,9 +14,14 @@ import sys
 
 import pytest
 import torch
+from checkpoint_payloads import (Lookup, crafted_history_buffer,
+                                 crafted_history_buffer_checkpoint,
+                                 hostile_statistics, process_state)
 
 import mmffn  # noqa: F401
 from mmffn import compat
+
+_Lookup = Lookup
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
@@ -111,16 +116,6 @@ def test_mmengine_checkpoint_loads_under_weights_only(tmp_path):
     assert ckpt['meta']['seed'] == 7
 
 
-class _Lookup:
-    """Pickles as ``getattr(obj, name)``, like HistoryBuffer's methods."""
-
-    def __init__(self, obj, name):
-        self.obj, self.name = obj, name
-
-    def __reduce__(self):
-        return (getattr, (self.obj, self.name))
-
-
 @pytest.mark.parametrize('obj_name', [('HistoryBuffer', '__init__'),
                                       ('OrderedDict', 'fromkeys')])
 def test_restricted_getattr_refuses_other_lookups(tmp_path, obj_name):
@@ -141,6 +136,111 @@ def test_restricted_getattr_serves_statistics_methods(tmp_path):
     path = tmp_path / 'ok.pth'
     torch.save({'x': _Lookup(HistoryBuffer, 'mean')}, path)
     assert torch.load(path, weights_only=True)['x'] is HistoryBuffer.mean
+
+
+@pytest.fixture
+def history_buffer_statistics():
+    """HistoryBuffer's class-level statistics, restored after the test even
+    where a checkpoint changed them (the unfixed code)."""
+    from mmengine.logging import HistoryBuffer
+    HistoryBuffer()  # registers the four defaults
+    methods = HistoryBuffer._statistics_methods
+    saved = dict(methods)
+    yield methods
+    methods.clear()
+    methods.update(saved)
+
+
+def test_restricted_getattr_names_are_fixed_at_import(
+        tmp_path, history_buffer_statistics):
+    """Served names do not follow HistoryBuffer._statistics_methods, which
+    unpickling writes into."""
+    from mmengine.logging import HistoryBuffer
+    assert compat.HISTORY_BUFFER_STATISTICS == {
+        'min', 'max', 'current', 'mean'
+    }
+    history_buffer_statistics['__class__'] = HistoryBuffer.mean
+    path = tmp_path / 'evil.pth'
+    torch.save({'x': Lookup(HistoryBuffer, '__class__')}, path)
+    with pytest.raises(pickle.UnpicklingError, match='Refusing getattr'):
+        torch.load(path, weights_only=True)
+
+
+def _crafted_statistics():
+    from mmengine.logging import HistoryBuffer
+    return {
+        'issue 16': hostile_statistics(),
+        'mean swapped': {
+            'mean': HistoryBuffer.max
+        },
+        'mean is data': {
+            'mean': 0
+        },
+        'new name': {
+            'weighted': HistoryBuffer.mean
+        },
+        'not a dict': [('mean', HistoryBuffer.max)],
+    }
+
+
+@pytest.mark.parametrize('case', list(_crafted_statistics()))
+@pytest.mark.parametrize('weights_only', [True, False])
+def test_a_checkpoint_cannot_change_history_buffer_statistics(
+        tmp_path, history_buffer_statistics, case, weights_only):
+    """A crafted HistoryBuffer is refused and leaves the class-level state
+    as it was, also under a plain (trusted) pickle load."""
+    before = process_state()
+    path = tmp_path / 'crafted.pth'
+    torch.save({'x': crafted_history_buffer(_crafted_statistics()[case])},
+               path)
+    with pytest.raises(
+            pickle.UnpicklingError, match='Refusing a '
+            'HistoryBuffer'):
+        torch.load(path, weights_only=weights_only)
+    assert process_state() == before
+
+
+def test_a_crafted_buffer_cannot_shadow_class_attributes(
+        tmp_path, history_buffer_statistics):
+    from mmengine.logging import HistoryBuffer
+    path = tmp_path / 'shadow.pth'
+    torch.save(
+        {
+            'x':
+            crafted_history_buffer(
+                {}, _statistics_methods={'mean': HistoryBuffer.max})
+        }, path)
+    with pytest.raises(
+            pickle.UnpicklingError, match=r"sets \['_statistics_methods'\]"):
+        torch.load(path, weights_only=True)
+
+
+def test_the_crafted_checkpoint_of_issue_16_is_refused(
+        tmp_path, history_buffer_statistics):
+    before = process_state()
+    path = tmp_path / 'crafted.pth'
+    torch.save(crafted_history_buffer_checkpoint(), path)
+    with pytest.raises(
+            pickle.UnpicklingError, match="statistics method '__class__'"):
+        torch.load(path, weights_only=True)
+    assert process_state() == before
+
+
+def test_genuine_history_buffers_still_round_trip(tmp_path,
+                                                  history_buffer_statistics):
+    """Pickled statistics that are the registered methods load (and deepcopy,
+    which also goes through __setstate__)."""
+    import copy
+
+    from mmengine.logging import HistoryBuffer
+    before = process_state()
+    buf = HistoryBuffer([1.0, 3.0], [1, 1])
+    path = tmp_path / 'ok.pth'
+    torch.save({'x': buf}, path)
+    for loaded in (torch.load(path,
+                              weights_only=True)['x'], copy.deepcopy(buf)):
+        assert loaded.mean() == 2.0 and loaded.statistics('max') == 3.0
+    assert process_state() == before
 
 
 def test_unsafe_loading_is_not_switched_on_globally():
@@ -201,9 +301,11 @@ MMACTION2_RANGE = '>=1.2.0, <1.3.0'
 def _compat_targets():
     """(holder, name) of every function mmffn.compat replaces."""
     from mmengine.dist import utils as dist_utils
+    from mmengine.logging import HistoryBuffer
     from mmengine.model.wrappers import MMDistributedDataParallel
     return [(dist_utils, '_init_dist_pytorch'),
-            (MMDistributedDataParallel, '__init__')]
+            (MMDistributedDataParallel, '__init__'),
+            (HistoryBuffer, '__setstate__')]
 
 
 @pytest.fixture
@@ -331,8 +433,9 @@ def test_wrapped_is_the_upstream_original():
     proc = run_python(
         'from mmengine.dist import utils as d\n'
         'from mmengine.model.wrappers import MMDistributedDataParallel as M\n'
+        'from mmengine.logging import HistoryBuffer as H\n'
         'def targets():\n'
-        '    return [d._init_dist_pytorch, M.__init__]\n'
+        '    return [d._init_dist_pytorch, M.__init__, H.__setstate__]\n'
         'before = targets()\n'
         'import mmffn\n'
         'for original, patched in zip(before, targets()):\n'

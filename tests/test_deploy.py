@@ -5,6 +5,7 @@ never imports mmffn, and must reproduce the FFN model at that frame count.
 """
 import importlib.util
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -104,16 +105,20 @@ def _samples(frames: int) -> list:
     return samples
 
 
-STOCK_LOADER = textwrap.dedent("""
+# What stock MMAction2 needs from the stack without mmffn: mmaction2
+# 1.2.0's wheel lacks models/localizers/drn (mmaction2#2714; a source install
+# has it), and `import mmaction.models` fails without it.
+DRN_STUB = textwrap.dedent("""
     import importlib.util, json, os, sys, types
-    # mmaction2 1.2.0's wheel lacks models/localizers/drn (mmaction2#2714).
     root = importlib.util.find_spec('mmaction').submodule_search_locations[0]
     if not os.path.isdir(os.path.join(root, 'models', 'localizers', 'drn')):
         stub = types.ModuleType('mmaction.models.localizers.drn')
         stub.__path__, stub.drn = [], types.ModuleType(stub.__name__ + '.drn')
         stub.drn.DRN = type('DRN', (), {})
         sys.modules.update({stub.__name__: stub, stub.drn.__name__: stub.drn})
+""")
 
+STOCK_LOADER = DRN_STUB + textwrap.dedent("""
     import torch
     import mmaction.models  # noqa: F401  (registers the stock modules)
     from mmaction.registry import MODELS
@@ -253,6 +258,132 @@ def test_deployed_config_is_stock_and_at_t(ffn_files, tmp_path):
         branch=8,
         num_segments_list=[4, 8, 16],
         source_checkpoint='tiny_ffn.pth')
+
+
+def test_deployed_config_names_nothing_of_mmffn(ffn_files):
+    """mmffn's hooks are dropped, UniqueDecordDecode becomes DecordDecode
+    (same frames), and anything else of mmffn is refused, by path."""
+    from mmffn.deploy import _mmffn_names
+    config, _, _ = ffn_files
+    cfg = Config.fromfile(config)
+    assert [h.type for h in cfg.custom_hooks] == ['EpochSeedHook']
+    cfg.custom_hooks.append(dict(type='SyncBuffersHook'))
+    decode = [
+        step for step in cfg.val_dataloader.dataset.pipeline
+        if step.type == 'DecordDecode'
+    ]
+    decode[0].type = 'UniqueDecordDecode'
+    deployed = deployed_config(cfg, 8)
+    assert deployed.custom_hooks == [dict(type='SyncBuffersHook')]
+    assert [step.type for step in deployed.val_dataloader.dataset.pipeline
+            ].count('DecordDecode') == 1
+    text = deployed.pretty_text
+    names = _mmffn_names()
+    assert {
+        'EpochSeedHook', 'FFNOptimWrapperConstructor', 'RecognizerFFN',
+        'ResNetTSM_FFN', 'UniqueDecordDecode'
+    } <= names
+    assert [name for name in names if name in text] == []
+    assert 'mmffn' not in text
+
+    cfg.default_hooks.seed = dict(type='EpochSeedHook')
+    cfg.model_wrapper_cfg = dict(type='mmffn.engine.SomeWrapper')
+    with pytest.raises(
+            ValueError,
+            match=r"still need mmffn.*: cfg\.default_hooks\.seed\.type = "
+            r"'EpochSeedHook', cfg\.model_wrapper_cfg\.type = "
+            r"'mmffn\.engine\.SomeWrapper'\. Replace these"):
+        deployed_config(cfg, 8)
+
+
+# MMAction2's own tools/test.py, in a process where mmffn cannot be imported.
+STOCK_TEST_TOOL = DRN_STUB + textwrap.dedent("""
+    import runpy
+    try:
+        import mmffn  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        raise SystemExit('mmffn was importable in the stock process')
+    tool = sys.argv[1]
+    sys.argv = sys.argv[1:]
+    runpy.run_path(tool, run_name='__main__')
+    assert 'mmffn' not in sys.modules, 'the stock test run imported mmffn'
+""")
+
+
+@pytest.mark.slow
+def test_stock_test_tool_runs_the_deployed_config_without_mmffn(
+        tiny_video_root, tmp_path):
+    """The FFN demo config (with EpochSeedHook) deployed at 4 frames gives,
+    through MMAction2's own tools/test.py without mmffn, the accuracy and
+    scores of FFN at 4 frames through mmffn's tools/test.py."""
+    from e2e_helpers import FFN_DEMO, TINY_CLASSES, TOP1, run_tool
+    from mmengine.fileio import load
+
+    from mmffn.utils import upstream_tool_path
+    cfg = Config.fromfile(FFN_DEMO)
+    assert [h.type for h in cfg.custom_hooks] == ['EpochSeedHook']
+    cfg.model.cls_head.num_classes = len(TINY_CLASSES)
+    for split, ann in (('train', 'train.txt'), ('val', 'val.txt'),
+                       ('test', 'val.txt')):
+        loader = cfg[f'{split}_dataloader']
+        loader.dataset.ann_file = osp.join(tiny_video_root, ann)
+        loader.dataset.data_prefix.video = tiny_video_root
+    config = str(tmp_path / 'ffn_tiny.py')
+    cfg.dump(config)
+    model = build_ffn(Config.fromfile(config))
+    _randomise(model)
+    with torch.no_grad():  # scores away from 0 and 1, so that they differ
+        model.cls_head.fc_cls.weight.mul_(0.05)
+        model.cls_head.fc_cls.bias.zero_()
+    checkpoint = str(tmp_path / 'ffn_tiny.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+
+    ffn = run_tool([
+        sys.executable, 'tools/test.py', config, checkpoint, '--work-dir',
+        str(tmp_path / 'ffn_test'), '--dump',
+        str(tmp_path / 'ffn.pkl'), '--cfg-options',
+        'test_dataloader.dataset.pipeline.1.num_clips=4'
+    ])
+    result = deploy(config, checkpoint, 4, str(tmp_path / 'deployed'))
+
+    blocker = tmp_path / 'no_mmffn'
+    (blocker / 'mmffn').mkdir(parents=True)
+    (blocker / 'mmffn' / '__init__.py'
+     ).write_text("raise ImportError('mmffn is not installed here')\n")
+    script = tmp_path / 'stock_test.py'
+    script.write_text(STOCK_TEST_TOOL)
+    elsewhere = tmp_path / 'elsewhere'  # cwd outside the repository
+    elsewhere.mkdir()
+    stock = subprocess.run([
+        sys.executable,
+        str(script),
+        upstream_tool_path('test.py'), result.config, result.checkpoint,
+        '--work-dir',
+        str(tmp_path / 'stock_test'), '--dump',
+        str(tmp_path / 'stock.pkl')
+    ],
+                           cwd=str(elsewhere),
+                           env=dict(
+                               os.environ,
+                               PYTHONPATH=str(blocker),
+                               OMP_NUM_THREADS='1'),
+                           capture_output=True,
+                           text=True,
+                           timeout=600)
+    assert stock.returncode == 0, stock.stderr[-4000:]
+    ffn_top1 = TOP1.findall(ffn.stdout + ffn.stderr)
+    stock_top1 = TOP1.findall(stock.stdout + stock.stderr)
+    assert len(ffn_top1) == 1 and stock_top1 == ffn_top1
+    ffn_scores = torch.stack(
+        [p['pred_score'] for p in load(str(tmp_path / 'ffn.pkl'))])
+    stock_scores = torch.stack(
+        [p['pred_score'] for p in load(str(tmp_path / 'stock.pkl'))])
+    assert ffn_scores.shape == stock_scores.shape == (8, len(TINY_CLASSES))
+    assert (ffn_scores - stock_scores).abs().max().item() < TOLERANCE
+    # Not a constant model: the comparison sees differing predictions.
+    assert ffn_scores.std(0).max().item() > 1e-2
 
 
 def test_command_line(ffn_files, tmp_path, capsys):

@@ -3,13 +3,19 @@ mmffn.reliability_patches.
 
 What the patches do is tested where it matters: atomic saves in
 ``tests/e2e/test_reliability_resume.py``, file names in checkpoint and video
-errors in ``tests/e2e/test_reliability_errors.py``.
+errors in ``tests/e2e/test_reliability_errors.py``, what ``load_from`` and
+``--resume`` files must hold in ``tests/e2e/test_reliability_checkpoints.py``;
+here, the messages of those checks and the removal of temporary files that
+killed saves left.
 """
 import importlib
+import os
+import re
 import subprocess
 import sys
 
 import pytest
+import torch
 
 import mmffn  # noqa: F401
 from mmffn import reliability_patches
@@ -29,7 +35,8 @@ def _targets():
             (runner_module, 'save_checkpoint'),
             (runner_package, 'save_checkpoint'),
             (checkpoint_module.CheckpointLoader._schemes, ''),
-            (DecordInit, 'transform')]
+            (runner_module, '_load_checkpoint'),
+            (runner_module.Runner, 'resume'), (DecordInit, 'transform')]
 
 
 def _get(holder, key):
@@ -61,6 +68,8 @@ def _set_version(monkeypatch, module, version):
     ('save_checkpoints_atomically', 'mmengine', '0.9.1', 'mmengine',
      MMENGINE_RANGE),
     ('name_the_file_in_checkpoint_errors', 'mmengine', '0.11.0', 'mmengine',
+     MMENGINE_RANGE),
+    ('check_what_runner_checkpoints_hold', 'mmengine', '0.11.0', 'mmengine',
      MMENGINE_RANGE),
     ('name_the_file_in_video_errors', 'mmaction', '1.3.0', 'mmaction2',
      MMACTION2_RANGE),
@@ -113,6 +122,7 @@ def test_wrapped_is_the_upstream_original():
             'def targets():\n'
             '    return [c.save_checkpoint, r.save_checkpoint,\n'
             '            p.save_checkpoint, c.CheckpointLoader._schemes[""],\n'
+            '            r._load_checkpoint, r.Runner.resume,\n'
             '            DecordInit.transform]\n'
             'before = targets()\n'
             'import mmffn\n'
@@ -127,3 +137,151 @@ def test_wrapped_is_the_upstream_original():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == 'ok'
+
+
+# --- what load_from and --resume files must hold (issue 16, item 3) ---------
+GENUINE = dict(
+    meta=dict(epoch=2, iter=8),
+    state_dict={},
+    message_hub=dict(log_scalars={}))
+
+
+@pytest.mark.parametrize(
+    'checkpoint, resume',
+    [
+        ({
+            'w': torch.ones(1)
+        }, False),  # a bare state dict: load_from only
+        (GENUINE, False),
+        (GENUINE, True),
+    ])
+def test_what_load_from_and_resume_accept(checkpoint, resume):
+    reliability_patches._check_runner_checkpoint(checkpoint, 'f.pth', resume)
+
+
+@pytest.mark.parametrize('checkpoint, resume, holds', [
+    (torch.ones(2, 3), False, 'a Tensor of shape (2, 3)'),
+    ([1, 2], False, 'a list'),
+    (torch.ones(3), True, 'a Tensor of shape (3,)'),
+    ({
+        'w': torch.ones(1)
+    }, True,
+     "a dict without ['meta', 'state_dict', 'message_hub'] (a bare state "
+     'dict?)'),
+    (dict(GENUINE, meta=dict(epoch=2)), True,
+     "a checkpoint whose 'meta' (a dict) lacks ['epoch', 'iter']"),
+    ({k: v
+      for k, v in GENUINE.items()
+      if k != 'message_hub'}, True, "a dict without ['message_hub']"),
+])
+def test_a_wrong_checkpoint_says_what_it_holds_and_what_was_expected(
+        checkpoint, resume, holds):
+    with pytest.raises(RuntimeError) as info:
+        reliability_patches._check_runner_checkpoint(checkpoint, '/x/f.pth',
+                                                     resume)
+    message = str(info.value)
+    assert ("Cannot resume from '/x/f.pth'"
+            if resume else "Cannot load '/x/f.pth'") in message
+    assert f'it holds {holds};' in message
+    assert ('expected a checkpoint written by MMEngine'
+            if resume else 'expected a state dict') in message
+
+
+def test_runner_resume_and_load_check_the_file(tmp_path):
+    """Runner.load_checkpoint accepts a dict for load_from; Runner.resume
+    (same loader) refuses it before touching the runner."""
+    from mmengine.runner import Runner
+    from mmengine.runner import runner as runner_module
+    path = str(tmp_path / 'weights.pth')
+    torch.save({'w': torch.ones(1)}, path)
+    assert set(runner_module._load_checkpoint(path)) == {'w'}
+
+    class NoRunner:
+        """Has only what Runner.resume calls before its first check."""
+
+        def load_checkpoint(self, filename, map_location='cpu'):
+            return Runner.load_checkpoint(self, filename, map_location)
+
+        def call_hook(self, *args, **kwargs):
+            raise AssertionError('the check comes before any hook')
+
+    with pytest.raises(RuntimeError, match=re.escape(f'resume from {path!r}')):
+        Runner.resume(NoRunner(), path)
+    torch.save(torch.ones(3), path)
+    with pytest.raises(RuntimeError, match=re.escape(f'Cannot load {path!r}')):
+        runner_module._load_checkpoint(path)
+
+
+# --- temporary files of killed saves (issue 16, item 8) ---------------------
+@pytest.fixture
+def dead_pid():
+    """The id of a process that has ended."""
+    proc = subprocess.Popen([sys.executable, '-c', 'pass'])
+    proc.wait()
+    with pytest.raises(ProcessLookupError):
+        os.kill(proc.pid, 0)
+    return proc.pid
+
+
+@pytest.fixture
+def log_file(tmp_path):
+    """The file of the current MMEngine logger, where the removals go."""
+    from mmengine.logging import MMLogger
+    path = tmp_path / 'run.log'
+    MMLogger.get_instance(
+        f'stale_tmp_{os.path.basename(tmp_path)}', log_file=str(path))
+    return path
+
+
+def test_a_save_removes_temporary_files_of_dead_processes(
+        tmp_path, dead_pid, log_file):
+    from mmengine.runner.checkpoint import save_checkpoint
+    folder = tmp_path / 'work'
+    folder.mkdir()
+    live = subprocess.Popen(
+        [sys.executable, '-c', 'import time; '
+         'time.sleep(60)'])
+    try:
+        stale = folder / f'.epoch_1.pth.{dead_pid}.tmp'
+        kept = [
+            folder / f'.epoch_2.pth.{os.getpid()}.tmp',  # this process
+            folder / f'.epoch_2.pth.{live.pid}.tmp',  # a save in progress
+            folder / f'.notes.txt.{dead_pid}.tmp',  # not a checkpoint's
+            folder / 'epoch_1.pth',
+        ]
+        for path in [stale] + kept:
+            path.write_bytes(b'x' * 1024)
+        save_checkpoint({'state_dict': {}}, str(folder / 'epoch_3.pth'))
+        assert not stale.exists()
+        for path in kept:
+            assert path.exists(), path
+        assert sorted(p.name for p in folder.iterdir()
+                      if p.name.endswith('.tmp')) == sorted(
+                          p.name for p in kept if p.name.endswith('.tmp'))
+    finally:
+        live.kill()
+        live.wait()
+    log = log_file.read_text()
+    assert f'Removed {stale}' in log
+    assert f'process {dead_pid}, which was killed' in log
+
+
+def test_an_undeletable_stale_file_is_logged_not_fatal(tmp_path, dead_pid,
+                                                       log_file, monkeypatch):
+    from mmengine.runner.checkpoint import save_checkpoint
+    stale = tmp_path / f'.epoch_1.pth.{dead_pid}.tmp'
+    stale.write_bytes(b'x')
+
+    def refuse(path):
+        raise PermissionError(13, 'Permission denied', path)
+
+    monkeypatch.setattr(reliability_patches.os, 'remove', refuse)
+    save_checkpoint({'state_dict': {}}, str(tmp_path / 'epoch_2.pth'))
+    assert (tmp_path / 'epoch_2.pth').exists() and stale.exists()
+    assert f'Could not remove the stale temporary checkpoint {stale}' in \
+        log_file.read_text()
+
+
+def test_pid_alive():
+    assert reliability_patches._pid_alive(os.getpid())
+    assert reliability_patches._pid_alive(0)  # never a process group

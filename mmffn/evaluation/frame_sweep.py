@@ -56,9 +56,12 @@ def evaluate_at_frames(config: str,
     from mmengine.runner import Runner
 
     import mmffn  # noqa: F401  (registers modules, stack fixes)
+
+    # Every count before the first run: a bad one at the end of the list
+    # must not cost the runs before it.
+    counts = [check_frame_count(count, 'frame count') for count in frames]
     results = {}
-    for count in frames:
-        count = check_frame_count(count, 'frame count')
+    for count in counts:
         cfg = Config.fromfile(config)
         if cfg_options:
             cfg.merge_from_dict(cfg_options)

@@ -223,6 +223,26 @@ def test_kill_while_saving_leaves_no_truncated_checkpoint(tmp_path, atomic):
             _load_checkpoint(half_written)
 
 
+@pytest.mark.skipif(not hasattr(os, 'fork'), reason='needs os.fork')
+def test_the_next_save_removes_what_a_killed_save_left(tmp_path):
+    """Issue 16, item 8: the killed save's temporary file (of a process that
+    is gone) is deleted by the next save into the folder, and logged."""
+    from mmengine.logging import MMLogger
+    from mmengine.runner import runner as runner_module
+    save = runner_module.save_checkpoint
+    status = _fork_and_wait(_save_and_die_half_way, save, str(tmp_path))
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    left = [p.name for p in tmp_path.glob('.epoch_2.pth.*.tmp')]
+    assert len(left) == 1, left  # the killed child's
+    log = tmp_path / 'run.log'
+    MMLogger.get_instance('next_save_cleanup', log_file=str(log))
+    save({'state_dict': {}}, str(tmp_path / 'epoch_3.pth'))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'epoch_1.pth', 'epoch_3.pth', 'run.log'
+    ]
+    assert f'Removed {tmp_path / left[0]}' in log.read_text()
+
+
 def test_atomic_save_writes_a_normal_complete_file(tmp_path):
     from mmengine.runner.checkpoint import save_checkpoint
     path = tmp_path / 'sub' / 'epoch_1.pth'

@@ -7,6 +7,7 @@ from mmaction.models.recognizers import Recognizer2D
 from mmaction.registry import MODELS
 from mmaction.utils import SampleList
 
+from ...utils import check_frame_count
 from ..backbones import FrameFlexibleMixin
 from ..losses import TemporalDistillationLoss
 from ..model_conversion import FAMILIES
@@ -92,7 +93,9 @@ class RecognizerFFN(Recognizer2D):
         Args:
             inputs (torch.Tensor): ``(N, sum(counts), C, H, W)``.
             data_samples (list[ActionDataSample]): With ``gt_label`` (class
-                indices or the soft labels of batch blending).
+                indices or the soft labels of batch blending) and the
+                sampler's ``frame_counts`` in their metainfo (a ValueError
+                without them, or when they differ from the backbone's).
 
         Returns:
             dict: The head's losses and accuracies on the highest count
@@ -130,11 +133,25 @@ class RecognizerFFN(Recognizer2D):
                 f'trains counts {counts} (sum {sum(counts)}). Use '
                 f'MultiRateSampleFrames(num_clips_list={counts}) with '
                 'clip_len=1 and no multi-crop in the training pipeline.')
+        # The clip is split by the backbone's counts, which is right only if
+        # the sampler drew those counts: other counts of the same total
+        # (4/8/16 vs 4/6/18) would train every branch on wrong clips without
+        # any error. So the sampler's counts must come with the samples.
+        missing = sum('frame_counts' not in s.metainfo for s in data_samples)
+        if missing:
+            raise ValueError(
+                f'{missing} of {len(data_samples)} training data samples '
+                'carry no frame_counts, so RecognizerFFN cannot check that '
+                f'their {inputs.shape[1]} frames hold clips of {counts} '
+                'frames. Keep the sampler\'s counts: PackActionInputs('
+                "meta_keys=(..., 'frame_counts')) after MultiRateSampleFrames"
+                ' (mmffn.datasets.pipeline_conversion.multi_rate_pipeline '
+                'does this).')
         for sample in data_samples:
-            sampled = sample.metainfo.get('frame_counts')
-            if sampled is not None and tuple(sampled) != counts:
+            sampled = tuple(sample.metainfo['frame_counts'])
+            if sampled != counts:
                 raise ValueError(
-                    f'Sampler frame counts {tuple(sampled)} do not match the '
+                    f'Sampler frame counts {sampled} do not match the '
                     f'backbone num_segments_list {counts}.')
 
     # ------------------------------------------------------------------- test
@@ -178,9 +195,14 @@ class RecognizerFFN(Recognizer2D):
         for sample in data_samples:
             num_clips = sample.metainfo.get('num_clips')
             if num_clips is not None:
+                # Checked here, where T is read: 0 would otherwise fail as
+                # `integer modulo by zero` below.
+                clip_len = sample.metainfo.get('clip_len')
                 counts.add(
-                    int(num_clips) *
-                    int(sample.metainfo.get('clip_len', 1) or 1))
+                    check_frame_count(num_clips, 'num_clips of a test data '
+                                      'sample') *
+                    (1 if clip_len is None else check_frame_count(
+                        clip_len, 'clip_len of a test data sample')))
         if len(counts) > 1:
             raise ValueError(
                 f'One test batch mixes frame counts {sorted(counts)}; test '

@@ -413,7 +413,10 @@ def test_recognizer_ffn_loss_and_predict():
                 pretrained=None), 1280))
     model.init_weights()
     model.train()
-    losses = model(torch.randn(2, 12, 3, SIZE, SIZE), _samples(2), mode='loss')
+    losses = model(
+        torch.randn(2, 12, 3, SIZE, SIZE),
+        _samples(2, frame_counts=(4, 8)),
+        mode='loss')
     assert {'loss_cls', 'loss_distill'} <= set(losses)
     for key in ('loss_cls', 'loss_distill'):
         assert torch.isfinite(losses[key]).all(), key

@@ -271,7 +271,7 @@ def test_distill_loss_must_be_the_kl_term_alone():
         F.kl_div(F.log_softmax(ref[c], 1), teacher, reduction='batchmean')
         for c in (4, 8))
     model.load_state_dict(state)
-    losses = model(inputs, samples(2), mode='loss')
+    losses = model(inputs, samples(2, frame_counts=COUNTS), mode='loss')
     assert losses['loss_distill'].item() == pytest.approx(
         expected.item(), rel=1e-4)
 
@@ -308,7 +308,7 @@ def test_neck_aux_loss_per_count_and_as_recognizer2d():
     model = build_tpn_model().eval()
     stock = stock_recognizer(model, TPN_COUNTS[-1]).eval()
     inputs = torch.randn(2, sum(TPN_COUNTS), 3, 32, 32)
-    data = samples(2)
+    data = samples(2, frame_counts=TPN_COUNTS)
     losses = model(inputs, data, mode='loss')
     stock_losses = stock(
         inputs[:, -TPN_COUNTS[-1]:].contiguous(), data, mode='loss')

@@ -1,0 +1,78 @@
+"""A clear error when a stock ``Recognizer2D`` gets multi-rate clips.
+
+A frame-flexible backbone (``ResNetTSM_FFN``...) also builds under MMAction2's
+``Recognizer2D``, but only ``RecognizerFFN`` splits a multi-rate clip (4 + 8
++ 16 = 28 frames from ``MultiRateSampleFrames``) by count. ``Recognizer2D``
+runs it as clips of the backbone's ``num_segments`` and fails far away
+(``operands could not be broadcast together with shapes (4,1) (2,1)`` in
+the head's loss) or on the backbone's batch check.
+
+The check lives in ``Recognizer2D.loss`` because that is the one place that
+sees both the recognizer type and the samples: the backbone gets a flat
+``(N * 28, C, H, W)`` batch (for N = 4 that is 7 whole clips of 16, so a
+batch check cannot tell), and the sampler does not know the model. The
+signal is the sampler's ``frame_counts`` in the data samples, or, where
+``PackActionInputs`` did not keep them, clips of exactly
+``sum(num_segments_list)`` frames. ``RecognizerFFN`` overrides ``loss``;
+nothing changes for other backbones.
+
+A patch of an upstream class made like those of
+:mod:`mmffn.reliability_patches` (version-guarded, original kept as
+``__wrapped__``, applied once); ``mmffn.models`` applies it on import.
+"""
+import functools
+
+from ...compat import (MMACTION2_TESTED, _mmaction2_version, is_patched,
+                       require_version)
+from ..backbones import FrameFlexibleMixin
+
+
+def _multi_rate_error(recognizer, inputs, data_samples):
+    """The TypeError for multi-rate clips given to ``recognizer``, or None
+    when its inputs are not multi-rate clips of a frame-flexible backbone.
+    """
+    backbone = getattr(recognizer, 'backbone', None)
+    if not isinstance(backbone, FrameFlexibleMixin):
+        return None
+    counts = tuple(backbone.num_segments_list)
+    sampled = sorted({
+        tuple(sample.metainfo['frame_counts'])
+        for sample in data_samples or () if 'frame_counts' in sample.metainfo
+    })
+    frames = inputs.shape[1] if inputs.dim() == 5 else None
+    laid_out = (
+        len(counts) > 1 and frames == sum(counts)
+        and frames != backbone.active_frame_count)
+    if not (sampled or laid_out):
+        return None
+    found = (f'data samples with frame_counts {sampled[0]}'
+             if sampled else f'clips of {frames} = sum{counts} frames')
+    return TypeError(
+        f'{type(recognizer).__name__} with the frame-flexible '
+        f'{type(backbone).__name__} got multi-rate training inputs ({found}),'
+        ' which it would run as clips of '
+        f'{backbone.active_frame_count} frames. Multi-rate inputs '
+        "(MultiRateSampleFrames) need model type='RecognizerFFN', which "
+        'splits them by frame count.')
+
+
+def refuse_multi_rate_inputs_in_recognizer2d() -> None:
+    """Make ``Recognizer2D.loss`` refuse multi-rate clips of a
+    frame-flexible backbone with a TypeError naming ``RecognizerFFN``."""
+    from mmaction.models.recognizers import Recognizer2D
+    require_version(
+        'mmaction2', _mmaction2_version(), MMACTION2_TESTED,
+        'refuse_multi_rate_inputs_in_recognizer2d '
+        '(mmaction.models.recognizers.Recognizer2D.loss)')
+    original = Recognizer2D.loss
+    if is_patched(original):
+        return
+
+    @functools.wraps(original)
+    def loss(self, inputs, data_samples, **kwargs):
+        error = _multi_rate_error(self, inputs, data_samples)
+        if error is not None:
+            raise error
+        return original(self, inputs, data_samples, **kwargs)
+
+    Recognizer2D.loss = loss

@@ -172,7 +172,7 @@ def test_fixed_frames_pipeline_sets_count_and_meta():
 
 
 def test_pipeline_conversion_errors_name_the_problem():
-    with pytest.raises(ValueError, match='exactly one SampleFrames'):
+    with pytest.raises(ValueError, match='exactly one sampler'):
         multi_rate_pipeline(STOCK[:1] + STOCK[2:], (4, 8))
     with pytest.raises(ValueError, match='clip_len=1'):
         multi_rate_pipeline(

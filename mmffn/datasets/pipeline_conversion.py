@@ -11,13 +11,21 @@ inside a config file) and return the FFN version, leaving every other step
                                                     fixed_frames_pipeline)
     train_dataloader = dict(dataset=dict(pipeline=multi_rate_pipeline(
         _base_.train_dataloader.dataset.pipeline, (4, 8, 16))))
+
+2D pipelines (TSN/TSM: ``SampleFrames(clip_len=1, num_clips=T)``, format
+``NCHW``) and 3D ones (``UniformSample(clip_len=T)`` or
+``SampleFrames(clip_len=T, frame_interval=k)``, format ``NCTHW``) are both
+converted; which one a pipeline is comes from its ``FormatShape``. A 3D
+backbone that reads more frames than its count (SlowFast: the slow
+pathway's count times ``resample_rate``) passes ``frames_per_count``.
 """
 import copy
 from typing import List, Sequence
 
-from ..utils import check_frame_count
+from ..utils import check_frame_count, check_frame_counts
 
-_SAMPLERS = ('SampleFrames', 'MultiRateSampleFrames')
+_SAMPLERS = ('SampleFrames', 'MultiRateSampleFrames', 'UniformSample',
+             'MultiRateSampleFrames3D')
 
 
 def _sampler_index(pipeline: Sequence[dict]) -> int:
@@ -27,9 +35,37 @@ def _sampler_index(pipeline: Sequence[dict]) -> int:
     if len(found) != 1:
         types = [step.get('type') for step in pipeline]
         raise ValueError(
-            f'Expected exactly one SampleFrames step in the pipeline, found '
-            f'{len(found)} in {types}.')
+            f'Expected exactly one sampler ({", ".join(_SAMPLERS)}) in the '
+            f'pipeline, found {len(found)} in {types}.')
     return found[0]
+
+
+def _is_3d(pipeline: Sequence[dict]) -> bool:
+    """Whether the pipeline makes 3D clips (``FormatShape('NCTHW')``)."""
+    formats = [
+        step.get('input_format') for step in pipeline
+        if step.get('type') == 'FormatShape'
+    ]
+    return bool(formats) and formats[-1].startswith('NCTHW')
+
+
+def _multi_rate_3d_sampler(sampler: dict, clip_lens: tuple) -> dict:
+    """``MultiRateSampleFrames3D`` drawing what the stock 3D sampler draws,
+    once per count: ``UniformSample`` keeps its uniform density
+    (``mode='uniform'``), ``SampleFrames`` its frame interval
+    (``mode='interval'``)."""
+    sampler = dict(sampler)
+    kind = sampler.pop('type')
+    for key in ('clip_len', 'clip_len_list', 'mode'):
+        sampler.pop(key, None)
+    if kind == 'SampleFrames':
+        sampler['mode'] = 'interval'
+    elif kind == 'UniformSample':
+        sampler['mode'] = 'uniform'
+    else:  # already multi-rate: keep its mode
+        sampler['mode'] = dict(sampler).get('mode', 'uniform')
+    sampler.update(type='MultiRateSampleFrames3D', clip_len_list=clip_lens)
+    return sampler
 
 
 def _add_meta_key(pipeline: List[dict], key: str) -> None:
@@ -45,28 +81,48 @@ def _add_meta_key(pipeline: List[dict], key: str) -> None:
 
 
 def multi_rate_pipeline(pipeline: Sequence[dict],
-                        frame_counts: Sequence[int]) -> List[dict]:
-    """FFN training pipeline from a stock TSN/TSM-style pipeline.
+                        frame_counts: Sequence[int],
+                        frames_per_count: int = 1) -> List[dict]:
+    """FFN training pipeline from a stock pipeline.
 
-    ``SampleFrames`` becomes ``MultiRateSampleFrames`` with the same options,
-    ``DecordDecode`` decodes each distinct frame once (``UniqueDecordDecode``),
-    and ``PackActionInputs`` keeps ``frame_counts`` for the recognizer.
+    2D: ``SampleFrames`` becomes ``MultiRateSampleFrames`` with the same
+    options. 3D: the sampler becomes ``MultiRateSampleFrames3D`` drawing
+    clips of ``T * frames_per_count`` frames per count T, in the stock
+    sampler's manner (``UniformSample``: same span, density per count;
+    ``SampleFrames``: same frame interval, span per count). Then
+    ``DecordDecode`` decodes each distinct frame once
+    (``UniqueDecordDecode``), and ``PackActionInputs`` keeps
+    ``frame_counts`` for the recognizer.
 
     Args:
         pipeline (list[dict]): Stock pipeline (not modified).
         frame_counts (Sequence[int]): Trained counts, e.g. ``(4, 8, 16)``.
+        frames_per_count (int): Input frames per counted frame (3D only;
+            SlowFast: ``resample_rate``). Defaults to 1.
     """
+    counts = check_frame_counts(frame_counts, 'frame_counts')
+    frames_per_count = check_frame_count(frames_per_count, 'frames_per_count')
     pipeline = [dict(copy.deepcopy(step)) for step in pipeline]
     index = _sampler_index(pipeline)
     sampler = pipeline[index]
+    if _is_3d(pipeline):
+        pipeline[index] = _multi_rate_3d_sampler(
+            sampler, tuple(c * frames_per_count for c in counts))
+        return _unique_decode_with_counts(pipeline)
+    if frames_per_count != 1:
+        raise ValueError('frames_per_count is for 3D pipelines (FormatShape '
+                         f"'NCTHW'), got {frames_per_count} for a 2D one")
     if sampler.get('clip_len', 1) != 1:
         raise ValueError(
             f'FFN samples single frames per segment (clip_len=1), got '
             f'clip_len={sampler["clip_len"]}.')
     sampler.pop('num_clips', None)
     sampler.pop('num_clips_list', None)
-    sampler.update(
-        type='MultiRateSampleFrames', num_clips_list=tuple(frame_counts))
+    sampler.update(type='MultiRateSampleFrames', num_clips_list=counts)
+    return _unique_decode_with_counts(pipeline)
+
+
+def _unique_decode_with_counts(pipeline: List[dict]) -> List[dict]:
     for step in pipeline:
         if step.get('type') == 'DecordDecode':
             step['type'] = 'UniqueDecordDecode'
@@ -75,26 +131,54 @@ def multi_rate_pipeline(pipeline: Sequence[dict],
 
 
 def fixed_frames_pipeline(pipeline: Sequence[dict],
-                          num_clips: int) -> List[dict]:
+                          num_clips: int,
+                          frames_per_count: int = 1) -> List[dict]:
     """Test/val pipeline at one frame count ``num_clips``.
 
-    The sampler is set to ``SampleFrames(num_clips=num_clips)`` (other
-    options such as ``test_mode`` and ``twice_sample`` kept), and
-    ``PackActionInputs`` keeps ``num_clips`` and ``clip_len`` so that
-    ``RecognizerFFN`` knows T even with several views per sample.
+    2D: the sampler is set to ``SampleFrames(num_clips=num_clips)`` (other
+    options such as ``test_mode`` and ``twice_sample`` kept). 3D: the stock
+    sampler (``UniformSample`` or ``SampleFrames``; a multi-rate one
+    becomes the stock sampler of its mode) draws clips of ``num_clips *
+    frames_per_count`` frames, its views (``num_clips`` of the stock
+    sampler) kept. ``PackActionInputs`` keeps ``num_clips`` and
+    ``clip_len`` so that the recognizer knows T even with several views per
+    sample.
 
     Args:
         pipeline (list[dict]): Stock pipeline (not modified).
         num_clips (int): Frames per clip at test time, any positive count.
+        frames_per_count (int): Input frames per counted frame (3D only;
+            SlowFast: ``resample_rate``). Defaults to 1.
     """
     num_clips = check_frame_count(num_clips, 'num_clips')
+    frames_per_count = check_frame_count(frames_per_count, 'frames_per_count')
     pipeline = [dict(copy.deepcopy(step)) for step in pipeline]
-    sampler = pipeline[_sampler_index(pipeline)]
-    sampler.pop('num_clips_list', None)
-    sampler.update(type='SampleFrames', num_clips=num_clips)
+    index = _sampler_index(pipeline)
+    sampler = pipeline[index]
+    if _is_3d(pipeline):
+        pipeline[index] = _stock_3d_sampler(sampler,
+                                            num_clips * frames_per_count)
+    elif frames_per_count != 1:
+        raise ValueError('frames_per_count is for 3D pipelines (FormatShape '
+                         f"'NCTHW'), got {frames_per_count} for a 2D one")
+    else:
+        sampler.pop('num_clips_list', None)
+        sampler.update(type='SampleFrames', num_clips=num_clips)
     _add_meta_key(pipeline, 'num_clips')
     _add_meta_key(pipeline, 'clip_len')
     return pipeline
+
+
+def _stock_3d_sampler(sampler: dict, clip_len: int) -> dict:
+    """The stock 3D sampler of ``sampler`` drawing ``clip_len`` frames."""
+    sampler = dict(sampler)
+    if sampler['type'] == 'MultiRateSampleFrames3D':
+        mode = sampler.pop('mode', 'uniform')
+        sampler.pop('clip_len_list', None)
+        sampler['type'] = 'UniformSample' if mode == 'uniform' else (
+            'SampleFrames')
+    sampler['clip_len'] = clip_len
+    return sampler
 
 
 def _loader_with_pipeline(loader: dict, convert) -> dict:
@@ -118,13 +202,19 @@ def _loader_with_pipeline(loader: dict, convert) -> dict:
     return loader
 
 
-def multi_rate_loader(loader: dict, frame_counts: Sequence[int]) -> dict:
+def multi_rate_loader(loader: dict,
+                      frame_counts: Sequence[int],
+                      frames_per_count: int = 1) -> dict:
     """A training dataloader config with :func:`multi_rate_pipeline`."""
     return _loader_with_pipeline(
-        loader, lambda p: multi_rate_pipeline(p, frame_counts))
+        loader,
+        lambda p: multi_rate_pipeline(p, frame_counts, frames_per_count))
 
 
-def fixed_frames_loader(loader: dict, num_clips: int) -> dict:
+def fixed_frames_loader(loader: dict,
+                        num_clips: int,
+                        frames_per_count: int = 1) -> dict:
     """A val/test dataloader config with :func:`fixed_frames_pipeline`."""
-    return _loader_with_pipeline(loader,
-                                 lambda p: fixed_frames_pipeline(p, num_clips))
+    return _loader_with_pipeline(
+        loader,
+        lambda p: fixed_frames_pipeline(p, num_clips, frames_per_count))

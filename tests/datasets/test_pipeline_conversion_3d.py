@@ -1,0 +1,128 @@
+"""pipeline_conversion on MMAction2's own 3D recipes (SlowFast, UniFormer,
+X3D): the sampler changes, every other step stays."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose
+
+import mmffn  # noqa: F401
+from mmffn.datasets.pipeline_conversion import (fixed_frames_pipeline,
+                                                multi_rate_pipeline)
+
+SLOWFAST = 'slowfast/slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb.py'
+UNIFORMER = ('uniformer/'
+             'uniformer-small_imagenet1k-pre_16x4x1_kinetics400-rgb.py')
+
+
+def _stock(name, loader):
+    """A pipeline of MMAction2's own recognition config ``name``."""
+    import mmaction
+    path = osp.join(
+        osp.dirname(mmaction.__file__), '.mim', 'configs', 'recognition', name)
+    return Config.fromfile(path)[loader].dataset.pipeline
+
+
+def test_slowfast_training_pipeline_keeps_its_frame_interval():
+    """SampleFrames(clip_len=32, frame_interval=2) -> one clip per count of
+    T * resample_rate frames, each drawn as SampleFrames draws it."""
+    stock = _stock(SLOWFAST, 'train_dataloader')
+    out = multi_rate_pipeline(stock, (4, 8, 16), frames_per_count=4)
+    assert [s['type'] for s in out] == [
+        'DecordInit', 'MultiRateSampleFrames3D', 'UniqueDecordDecode',
+        'Resize', 'RandomResizedCrop', 'Resize', 'Flip', 'FormatShape',
+        'PackActionInputs'
+    ]
+    assert out[1] == dict(
+        type='MultiRateSampleFrames3D',
+        clip_len_list=(16, 32, 64),
+        mode='interval',
+        frame_interval=2,
+        num_clips=1)
+    assert 'frame_counts' in out[-1]['meta_keys']
+    assert stock[1]['type'] == 'SampleFrames'  # input untouched
+    for before, after in zip(stock[3:-1], out[3:-1]):
+        assert dict(before) == after
+
+
+def test_uniform_sampling_stays_uniform_and_views_are_kept():
+    stock = [
+        dict(type='DecordInit'),
+        dict(type='UniformSample', clip_len=16, num_clips=4, test_mode=True),
+        dict(type='DecordDecode'),
+        dict(type='FormatShape', input_format='NCTHW'),
+        dict(type='PackActionInputs')
+    ]
+    train = multi_rate_pipeline(stock, (4, 8))
+    assert train[1] == dict(
+        type='MultiRateSampleFrames3D',
+        clip_len_list=(4, 8),
+        mode='uniform',
+        num_clips=4,
+        test_mode=True)
+    # Testing at another count from the converted training pipeline too.
+    for pipeline in (stock, train):
+        test = fixed_frames_pipeline(pipeline, 6)
+        assert test[1] == dict(
+            type='UniformSample', clip_len=6, num_clips=4, test_mode=True)
+        assert {'num_clips', 'clip_len'} <= set(test[-1]['meta_keys'])
+
+
+def test_test_pipelines_at_any_count():
+    """UniFormer's 4 views of 16 frames at 6 frames: 4 views of 6; SlowFast
+    at 6 slow frames: clips of 24 frames, 10 views, three crops kept."""
+    uniformer = fixed_frames_pipeline(_stock(UNIFORMER, 'test_dataloader'), 6)
+    assert uniformer[1] == dict(
+        type='SampleFrames',
+        clip_len=6,
+        frame_interval=4,
+        num_clips=4,
+        test_mode=True)
+    slowfast = fixed_frames_pipeline(
+        _stock(SLOWFAST, 'test_dataloader'), 6, frames_per_count=4)
+    assert slowfast[1]['clip_len'] == 24 and slowfast[1]['num_clips'] == 10
+    assert slowfast[4]['type'] == 'ThreeCrop'
+
+
+def test_frames_per_count_is_refused_for_2d_pipelines():
+    stock = [
+        dict(type='SampleFrames', clip_len=1, num_clips=8),
+        dict(type='FormatShape', input_format='NCHW'),
+        dict(type='PackActionInputs')
+    ]
+    with pytest.raises(ValueError, match='frames_per_count is for 3D'):
+        multi_rate_pipeline(stock, (4, 8), frames_per_count=4)
+    with pytest.raises(ValueError, match='frames_per_count is for 3D'):
+        fixed_frames_pipeline(stock, 4, frames_per_count=2)
+    with pytest.raises(ValueError, match='frames_per_count'):
+        multi_rate_pipeline(stock, (4, 8), frames_per_count=0)
+
+
+def test_converted_slowfast_pipeline_runs_on_a_video(tiny_video_root):
+    """The converted recipe, shrunk to the tiny videos, gives one clip of
+    (16 + 32) frames per sample; testing at 4 slow frames 16 frames."""
+    from mmengine.registry import DefaultScope
+    train = multi_rate_pipeline(
+        _stock(SLOWFAST, 'train_dataloader'), (4, 8), frames_per_count=4)
+    train[3]['scale'] = (-1, 40)
+    train[5]['scale'] = (32, 32)
+    test = fixed_frames_pipeline(
+        _stock(SLOWFAST, 'val_dataloader'), 4, frames_per_count=4)
+    test[3]['scale'] = (-1, 40)
+    test[4]['crop_size'] = 32
+    with open(osp.join(tiny_video_root, 'train.txt')) as f:
+        video = f.readline().split()[0]
+    results = dict(
+        filename=osp.join(tiny_video_root, video),
+        label=0,
+        start_index=0,
+        modality='RGB')
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        train, test = Compose(train), Compose(test)
+    packed = train(dict(results))
+    assert packed['inputs'].shape == (1, 3, 48, 32, 32)
+    assert packed['data_samples'].metainfo['frame_counts'] == (16, 32)
+    packed = test(dict(results))
+    assert packed['inputs'].shape == (1, 3, 16, 32, 32)
+    assert isinstance(packed['inputs'], torch.Tensor)

@@ -370,8 +370,16 @@ def name_the_file_in_video_errors() -> None:
 
 
 def apply_reliability_patches() -> None:
-    """Apply every patch of this module; safe to call repeatedly."""
+    """Apply every process-wide patch of mmffn: those of this module and
+    those kept beside the code they protect (decode errors and frame counts
+    of stock transforms, stock Recognizer2D fed multi-rate clips); safe to
+    call repeatedly. ``docs/upstream_fixes.md`` lists them all."""
+    from .datasets.transforms.upstream_checks import apply_upstream_checks
+    from .models.recognizers.stock_recognizer_guard import \
+        refuse_multi_rate_inputs_in_recognizer2d
     save_checkpoints_atomically()
     name_the_file_in_checkpoint_errors()
     check_what_runner_checkpoints_hold()
     name_the_file_in_video_errors()
+    apply_upstream_checks()
+    refuse_multi_rate_inputs_in_recognizer2d()

@@ -13,7 +13,7 @@
 
 Both are patches of upstream classes, made like those of
 :mod:`mmffn.reliability_patches` (version-guarded, original kept as
-``__wrapped__``, applied once); ``mmffn.datasets`` applies them on import,
+``__wrapped__``, applied once); ``apply_reliability_patches`` applies them,
 so ``import mmffn`` does.
 """
 import functools

@@ -18,7 +18,7 @@ nothing changes for other backbones.
 
 A patch of an upstream class made like those of
 :mod:`mmffn.reliability_patches` (version-guarded, original kept as
-``__wrapped__``, applied once); ``mmffn.models`` applies it on import.
+``__wrapped__``, applied once); ``apply_reliability_patches`` applies it.
 """
 import functools
 

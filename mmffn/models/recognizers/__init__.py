@@ -1,3 +1,4 @@
 from .recognizer_ffn import RecognizerFFN
+from .recognizer_ffn_3d import RecognizerFFN3D
 
-__all__ = ['RecognizerFFN']
+__all__ = ['RecognizerFFN', 'RecognizerFFN3D']

@@ -1,6 +1,5 @@
 """RecognizerFFN: MMAction2's Recognizer2D trained on several frame counts."""
-from contextlib import contextmanager
-from typing import Dict, List
+from typing import List
 
 import torch
 from mmaction.models.recognizers import Recognizer2D
@@ -8,29 +7,12 @@ from mmaction.registry import MODELS
 from mmaction.utils import SampleList
 
 from ...utils import check_frame_count
-from ..backbones import FrameFlexibleMixin
-from ..losses import TemporalDistillationLoss
-from ..model_conversion import FAMILIES
-
-
-@contextmanager
-def _head_segments(head, num_segments: int):
-    """Let a head that pools over a fixed ``num_segments`` (TSMHead) pool
-    over this clip's frame count instead."""
-    if not hasattr(head, 'num_segments'):
-        yield
-        return
-    saved = head.num_segments
-    head.num_segments = num_segments
-    try:
-        yield
-    finally:
-        head.num_segments = saved
+from .frame_flexible_recognizer import FrameFlexibleRecognizerMixin
 
 
 @MODELS.register_module()
-class RecognizerFFN(Recognizer2D):
-    """Frame Flexible Network recognizer.
+class RecognizerFFN(FrameFlexibleRecognizerMixin, Recognizer2D):
+    """Frame Flexible Network recognizer for 2D backbones (TSM, TANet...).
 
     Training inputs hold the clips of every trained frame count side by side
     along the frame axis, as produced by ``MultiRateSampleFrames``: shape
@@ -49,79 +31,16 @@ class RecognizerFFN(Recognizer2D):
     branch policy picks the branch; the temporal modules use the real T.
 
     Args:
-        distill_loss (dict): Config of the distillation term, a loss called
-            with the logits of every count (dict count -> logits) that
-            returns a dict of losses. Defaults to ``TemporalKLLoss``.
+        distill_loss (dict): See :class:`FrameFlexibleRecognizerMixin`.
+            Defaults to ``TemporalKLLoss``.
         **kwargs: Arguments of :class:`Recognizer2D` (backbone, neck,
             cls_head, data_preprocessor, train_cfg, test_cfg, ...). The
             backbone must be frame flexible (``ResNetTSM_FFN`` and the other
-            versions in ``model_conversion.FAMILIES``).
+            2D versions in ``model_conversion.FAMILIES``).
     """
 
-    def __init__(self,
-                 *args,
-                 distill_loss: Dict = dict(type='TemporalKLLoss'),
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if not isinstance(self.backbone, FrameFlexibleMixin):
-            supported = sorted(f.ffn_type for f in FAMILIES.values())
-            raise TypeError(
-                'RecognizerFFN needs a frame-flexible backbone, got '
-                f'{type(self.backbone).__name__}; supported: {supported} '
-                '(model_conversion.frame_flexible_model converts a stock '
-                'config)')
-        if not self.with_cls_head:
-            raise ValueError('RecognizerFFN needs a cls_head: its loss is the '
-                             'supervised term of the highest frame count.')
-        self.distill_loss = MODELS.build(distill_loss)
-        if isinstance(self.distill_loss, TemporalDistillationLoss):
-            raise TypeError(
-                'distill_loss=TemporalDistillationLoss adds its own '
-                'cross-entropy, but RecognizerFFN takes the supervised term '
-                'from cls_head; use dict(type="TemporalKLLoss", '
-                'loss_weight=...) (the distillation term alone).')
-
-    @property
-    def frame_counts(self) -> tuple:
-        return tuple(self.backbone.num_segments_list)
-
-    # ------------------------------------------------------------------ train
-    def loss(self, inputs: torch.Tensor, data_samples: SampleList,
-             **kwargs) -> Dict:
-        """Losses of one multi-rate batch.
-
-        Args:
-            inputs (torch.Tensor): ``(N, sum(counts), C, H, W)``.
-            data_samples (list[ActionDataSample]): With ``gt_label`` (class
-                indices or the soft labels of batch blending) and the
-                sampler's ``frame_counts`` in their metainfo (a ValueError
-                without them, or when they differ from the backbone's).
-
-        Returns:
-            dict: The head's losses and accuracies on the highest count
-            (``loss_cls``, ``top1_acc``, ...), the neck's auxiliary losses
-            (the highest count's under their own names, the others with a
-            ``_<T>f`` suffix) and the distillation term (``loss_distill``).
-        """
+    def _clips_by_count(self, inputs: torch.Tensor) -> List[torch.Tensor]:
         counts = self.frame_counts
-        self._check_training_layout(inputs, data_samples, counts)
-        logits, losses = {}, {}
-        for count, clip in zip(counts, torch.split(inputs, counts, dim=1)):
-            with self.backbone.frame_count(count):
-                feats, head_kwargs = self.extract_feat(
-                    clip.contiguous(), data_samples=data_samples)
-            suffix = '' if count == counts[-1] else f'_{count}f'
-            for name, value in head_kwargs.pop('loss_aux', {}).items():
-                losses[name + suffix] = value
-            with _head_segments(self.cls_head, count):
-                logits[count] = self.cls_head(feats, **head_kwargs)
-        losses.update(
-            self.cls_head.loss_by_feat(logits[counts[-1]], data_samples))
-        losses.update(self.distill_loss(logits))
-        return losses
-
-    @staticmethod
-    def _check_training_layout(inputs, data_samples, counts) -> None:
         if inputs.dim() != 5:
             raise ValueError(
                 'RecognizerFFN expects training inputs of shape '
@@ -133,58 +52,15 @@ class RecognizerFFN(Recognizer2D):
                 f'trains counts {counts} (sum {sum(counts)}). Use '
                 f'MultiRateSampleFrames(num_clips_list={counts}) with '
                 'clip_len=1 and no multi-crop in the training pipeline.')
-        # The clip is split by the backbone's counts, which is right only if
-        # the sampler drew those counts: other counts of the same total
-        # (4/8/16 vs 4/6/18) would train every branch on wrong clips without
-        # any error. So the sampler's counts must come with the samples.
-        missing = sum('frame_counts' not in s.metainfo for s in data_samples)
-        if missing:
-            raise ValueError(
-                f'{missing} of {len(data_samples)} training data samples '
-                'carry no frame_counts, so RecognizerFFN cannot check that '
-                f'their {inputs.shape[1]} frames hold clips of {counts} '
-                'frames. Keep the sampler\'s counts: PackActionInputs('
-                "meta_keys=(..., 'frame_counts')) after MultiRateSampleFrames"
-                ' (mmffn.datasets.pipeline_conversion.multi_rate_pipeline '
-                'does this).')
-        for sample in data_samples:
-            sampled = tuple(sample.metainfo['frame_counts'])
-            if sampled != counts:
-                raise ValueError(
-                    f'Sampler frame counts {sampled} do not match the '
-                    f'backbone num_segments_list {counts}.')
+        return list(torch.split(inputs, counts, dim=1))
+
+    def _sampled_counts(self) -> tuple:
+        return self.frame_counts
 
     # ------------------------------------------------------------------- test
-    def predict(self, inputs: torch.Tensor, data_samples: SampleList,
-                **kwargs) -> SampleList:
-        """Predict with the branch for this clip's frame count.
-
-        Args:
-            inputs (torch.Tensor): ``(N, num_views * T, C, H, W)``.
-            data_samples (list[ActionDataSample]): Data samples; their
-                ``num_clips`` (times ``clip_len``) gives T. Labels are not
-                needed.
-        """
-        count = self._test_frame_count(inputs, data_samples)
-        with self.backbone.frame_count(count):
-            # As Recognizer2D: no data samples, so a neck computes no
-            # auxiliary loss (unlabelled data, any number of views).
-            feats, predict_kwargs = self.extract_feat(inputs, test_mode=True)
-        with _head_segments(self.cls_head, count):
-            return self.cls_head.predict(feats, data_samples, **predict_kwargs)
-
     def _forward(self, inputs, stage: str = 'backbone', **kwargs):
         """``mode='tensor'``: one clip per sample, T = ``inputs.shape[1]``."""
-        count = inputs.shape[1]
-        # Stop before the head: Recognizer2D.extract_feat would run it with
-        # the head's own num_segments instead of this clip's count.
-        feat_stage = 'neck' if stage == 'head' else stage
-        with self.backbone.frame_count(count):
-            feats, predict_kwargs = self.extract_feat(inputs, stage=feat_stage)
-        if stage != 'head':
-            return feats
-        with _head_segments(self.cls_head, count):
-            return self.cls_head(feats, **predict_kwargs)
+        return self._forward_at(inputs, inputs.shape[1], stage)
 
     def _test_frame_count(self, inputs: torch.Tensor,
                           data_samples: SampleList) -> int:

@@ -1,0 +1,190 @@
+"""What the 2D and the 3D FFN recognizers share: one training step over all
+frame counts, and testing with the branch of the clip's count.
+
+The layouts differ only in where a clip's frames are (the frame axis of
+``(N, frames, C, H, W)`` in 2D, the T axis of ``(N, views, C, T, H, W)`` in
+3D) and in how a test clip tells its count; :class:`RecognizerFFN` and
+:class:`RecognizerFFN3D` state those in three small methods.
+"""
+from contextlib import contextmanager
+from typing import Dict, List
+
+import torch
+from mmaction.registry import MODELS
+from mmaction.utils import SampleList
+
+from ..backbones import FrameFlexible3DMixin, FrameFlexibleMixin
+from ..losses import TemporalDistillationLoss
+from ..model_conversion import FAMILIES
+
+
+@contextmanager
+def _head_segments(head, num_segments: int):
+    """Let a head that pools over a fixed ``num_segments`` (TSMHead) pool
+    over this clip's frame count instead."""
+    if not hasattr(head, 'num_segments'):
+        yield
+        return
+    saved = head.num_segments
+    head.num_segments = num_segments
+    try:
+        yield
+    finally:
+        head.num_segments = saved
+
+
+class FrameFlexibleRecognizerMixin:
+    """Multi-count training and any-count testing on top of a stock
+    MMAction2 recognizer (``class R(FrameFlexibleRecognizerMixin,
+    Recognizer2D)``).
+
+    Subclasses name their ``stock_recognizer`` (the backbones of its
+    families fit) and implement :meth:`_clips_by_count` (the training clip
+    of each count), :meth:`_sampled_counts` (what the sampler's
+    ``frame_counts`` must be) and :meth:`_test_frame_count`.
+
+    Args:
+        distill_loss (dict): Config of the distillation term, a loss called
+            with the logits of every count (dict count -> logits) that
+            returns a dict of losses. Defaults to ``TemporalKLLoss``.
+        **kwargs: Arguments of the stock recognizer (backbone, neck,
+            cls_head, data_preprocessor, train_cfg, test_cfg, ...). The
+            backbone must be frame flexible (one of the versions in
+            ``model_conversion.FAMILIES``).
+    """
+
+    stock_recognizer = 'Recognizer2D'
+
+    def __init__(self,
+                 *args,
+                 distill_loss: Dict = dict(type='TemporalKLLoss'),
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        name = type(self).__name__
+        is_3d = isinstance(self.backbone, FrameFlexible3DMixin)
+        if not isinstance(self.backbone, FrameFlexibleMixin) or is_3d != (
+                self.stock_recognizer == 'Recognizer3D'):
+            supported = sorted(f.ffn_type for f in FAMILIES.values()
+                               if f.recognizer == self.stock_recognizer)
+            raise TypeError(
+                f'{name} needs a frame-flexible backbone, got '
+                f'{type(self.backbone).__name__}; supported: {supported} '
+                '(model_conversion.frame_flexible_model converts a stock '
+                'config)')
+        if not self.with_cls_head:
+            raise ValueError(f'{name} needs a cls_head: its loss is the '
+                             'supervised term of the highest frame count.')
+        self.distill_loss = MODELS.build(distill_loss)
+        if isinstance(self.distill_loss, TemporalDistillationLoss):
+            raise TypeError(
+                'distill_loss=TemporalDistillationLoss adds its own '
+                f'cross-entropy, but {name} takes the supervised term '
+                'from cls_head; use dict(type="TemporalKLLoss", '
+                'loss_weight=...) (the distillation term alone).')
+
+    @property
+    def frame_counts(self) -> tuple:
+        return tuple(self.backbone.num_segments_list)
+
+    # --- layout (subclasses) -----------------------------------------------
+    def _clips_by_count(self, inputs: torch.Tensor) -> List[torch.Tensor]:
+        """The training clip of each count, in increasing count order."""
+        raise NotImplementedError
+
+    def _sampled_counts(self) -> tuple:
+        """The ``frame_counts`` the training sampler must have drawn."""
+        raise NotImplementedError
+
+    def _test_frame_count(self, inputs: torch.Tensor,
+                          data_samples: SampleList) -> int:
+        """The frame count of a test batch."""
+        raise NotImplementedError
+
+    # --- train -------------------------------------------------------------
+    def loss(self, inputs: torch.Tensor, data_samples: SampleList,
+             **kwargs) -> Dict:
+        """Losses of one multi-rate batch.
+
+        Args:
+            inputs (torch.Tensor): The clips of every count side by side
+                along the frame axis (see the subclass).
+            data_samples (list[ActionDataSample]): With ``gt_label`` (class
+                indices or the soft labels of batch blending) and the
+                sampler's ``frame_counts`` in their metainfo (a ValueError
+                without them, or when they differ from the backbone's).
+
+        Returns:
+            dict: The head's losses and accuracies on the highest count
+            (``loss_cls``, ``top1_acc``, ...), the neck's auxiliary losses
+            (the highest count's under their own names, the others with a
+            ``_<T>f`` suffix) and the distillation term (``loss_distill``).
+        """
+        counts = self.frame_counts
+        clips = self._clips_by_count(inputs)
+        self._check_sampled_counts(inputs, data_samples)
+        logits, losses = {}, {}
+        for count, clip in zip(counts, clips):
+            with self.backbone.frame_count(count):
+                feats, head_kwargs = self.extract_feat(
+                    clip.contiguous(), data_samples=data_samples)
+            suffix = '' if count == counts[-1] else f'_{count}f'
+            for name, value in head_kwargs.pop('loss_aux', {}).items():
+                losses[name + suffix] = value
+            with _head_segments(self.cls_head, count):
+                logits[count] = self.cls_head(feats, **head_kwargs)
+        losses.update(
+            self.cls_head.loss_by_feat(logits[counts[-1]], data_samples))
+        losses.update(self.distill_loss(logits))
+        return losses
+
+    def _check_sampled_counts(self, inputs: torch.Tensor,
+                              data_samples: SampleList) -> None:
+        # The clip is split by the backbone's counts, which is right only if
+        # the sampler drew those counts: other counts of the same total
+        # (4/8/16 vs 4/6/18) would train every branch on wrong clips without
+        # any error. So the sampler's counts must come with the samples.
+        expected = self._sampled_counts()
+        missing = sum('frame_counts' not in s.metainfo for s in data_samples)
+        if missing:
+            raise ValueError(
+                f'{missing} of {len(data_samples)} training data samples '
+                f'carry no frame_counts, so {type(self).__name__} cannot '
+                f'check that their {sum(expected)} frames hold clips of '
+                f'{expected} frames. Keep the sampler\'s counts: '
+                "PackActionInputs(meta_keys=(..., 'frame_counts')) after the "
+                'multi-rate sampler (mmffn.datasets.pipeline_conversion.'
+                'multi_rate_pipeline does this).')
+        for sample in data_samples:
+            sampled = tuple(sample.metainfo['frame_counts'])
+            if sampled != expected:
+                raise ValueError(
+                    f'Sampler frame counts {sampled} do not match the '
+                    f'backbone num_segments_list {self.frame_counts}' +
+                    ('' if expected ==
+                     self.frame_counts else f' (clips of {expected} frames)') +
+                    '.')
+
+    # --- test --------------------------------------------------------------
+    def predict(self, inputs: torch.Tensor, data_samples: SampleList,
+                **kwargs) -> SampleList:
+        """Predict with the branch for this clip's frame count (labels are
+        not needed)."""
+        count = self._test_frame_count(inputs, data_samples)
+        with self.backbone.frame_count(count):
+            # As the stock recognizers: no data samples, so a neck computes
+            # no auxiliary loss (unlabelled data, any number of views).
+            feats, predict_kwargs = self.extract_feat(inputs, test_mode=True)
+        with _head_segments(self.cls_head, count):
+            return self.cls_head.predict(feats, data_samples, **predict_kwargs)
+
+    def _forward_at(self, inputs, count: int, stage: str):
+        """``mode='tensor'`` at a known count."""
+        # Stop before the head: the stock extract_feat would run it with the
+        # head's own num_segments instead of this clip's count.
+        feat_stage = 'neck' if stage == 'head' else stage
+        with self.backbone.frame_count(count):
+            feats, predict_kwargs = self.extract_feat(inputs, stage=feat_stage)
+        if stage != 'head':
+            return feats
+        with _head_segments(self.cls_head, count):
+            return self.cls_head(feats, **predict_kwargs)

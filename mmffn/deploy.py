@@ -12,9 +12,10 @@ for ``ResNetTSM_FFN``; every backbone of
   folded in, ``W * (1 + w)``, a rate-specific BatchNorm the branch's own;
 * the temporal modules and the head use the real T (``num_segments=T``).
 
-The result is a config for MMAction2's ``Recognizer2D`` with the stock
-backbone and head, and a checkpoint whose keys are those of that model, so
-both load with plain MMAction2 (no ``custom_imports`` of mmffn)::
+The result is a config for MMAction2's ``Recognizer2D`` (``Recognizer3D``
+for 3D backbones, where a weight-altered conv becomes an ``nn.Conv3d``) with
+the stock backbone and head, and a checkpoint whose keys are those of that
+model, so both load with plain MMAction2 (no ``custom_imports`` of mmffn)::
 
     from mmffn.deploy import deploy
     result = deploy('configs/ffn_tsm_r50_ssv2.py', 'epoch_50.pth',
@@ -38,6 +39,7 @@ from mmengine.runner.checkpoint import (_load_checkpoint,
 
 from .datasets.pipeline_conversion import (fixed_frames_loader,
                                            fixed_frames_pipeline)
+from .models.backbones import FrameFlexible3DMixin
 from .models.layers import to_static
 from .models.model_conversion import stock_model
 from .utils import check_frame_count
@@ -71,8 +73,8 @@ class DeployResult(NamedTuple):
 
 
 # --- config ----------------------------------------------------------------
-def _convert_loader(loader: dict, frames: int) -> dict:
-    converted = fixed_frames_loader(loader, frames)
+def _convert_loader(loader: dict, frames: int, frames_per_count: int) -> dict:
+    converted = fixed_frames_loader(loader, frames, frames_per_count)
     converted.pop('_delete_', None)  # only meaningful when merging configs
     return converted
 
@@ -149,7 +151,9 @@ def _mmffn_references(value, names: Set[str], path: str = 'cfg'):
     return found
 
 
-def deployed_config(cfg: Config, frames: int) -> Config:
+def deployed_config(cfg: Config,
+                    frames: int,
+                    frames_per_count: int = 1) -> Config:
     """The config of an FFN experiment turned into a stock one at T.
 
     The model becomes ``model_conversion.stock_model``; validation and test
@@ -163,6 +167,9 @@ def deployed_config(cfg: Config, frames: int) -> Config:
     Args:
         cfg (Config): A loaded FFN config.
         frames (int): Frames per clip T.
+        frames_per_count (int): Input frames per counted frame of a 3D
+            backbone (``backbone.input_frames(1)``: SlowFast's
+            ``resample_rate``). Defaults to 1.
 
     Returns:
         Config: A config that needs only MMAction2.
@@ -175,10 +182,12 @@ def deployed_config(cfg: Config, frames: int) -> Config:
     cfg_dict['model'] = stock_model(cfg_dict['model'], frames)
     for key in ('val_dataloader', 'test_dataloader'):
         if cfg_dict.get(key):
-            cfg_dict[key] = _convert_loader(cfg_dict[key], frames)
+            cfg_dict[key] = _convert_loader(cfg_dict[key], frames,
+                                            frames_per_count)
     for key in ('val_pipeline', 'test_pipeline'):
         if _is_pipeline(cfg_dict.get(key)):
-            cfg_dict[key] = fixed_frames_pipeline(cfg_dict[key], frames)
+            cfg_dict[key] = fixed_frames_pipeline(cfg_dict[key], frames,
+                                                  frames_per_count)
     # A list of FFN counts would mislead a reader of the deployed config.
     cfg_dict.pop('frame_counts', None)
     names = _mmffn_names()
@@ -202,17 +211,17 @@ def deployed_config(cfg: Config, frames: int) -> Config:
 # --- weights ---------------------------------------------------------------
 def fold_branch_state_dict(model: nn.Module,
                            frames: int) -> 'OrderedDict[str, torch.Tensor]':
-    """State dict of the stock TSM that computes ``model`` at T frames.
+    """State dict of the stock model that computes ``model`` at T frames.
 
     Args:
-        model (nn.Module): A ``RecognizerFFN`` (with ``ResNetTSM_FFN``).
+        model (nn.Module): A ``RecognizerFFN`` or ``RecognizerFFN3D``.
         frames (int): Frames per clip T; its branch follows the backbone's
             ``branch_policy``.
 
     Returns:
-        OrderedDict: Keys of ``Recognizer2D(ResNetTSM, TSMHead)``: the
-        shared convs (folded ones for the altered convs), the branch's
-        BatchNorms and the head.
+        OrderedDict: Keys of the stock recognizer (e.g.
+        ``Recognizer2D(ResNetTSM, TSMHead)``): the shared convs (folded ones
+        for the altered convs), the branch's norms and the head.
     """
     frames = check_frame_count(frames, 'frames')
     folded = to_static(model, model.backbone.branch_for(frames))
@@ -288,7 +297,8 @@ def build_deployed(model: nn.Module, model_cfg: dict,
         frames (int): Frames per clip T.
 
     Returns:
-        nn.Module: ``Recognizer2D`` in eval mode with the folded weights.
+        nn.Module: The stock recognizer in eval mode with the folded
+        weights.
     """
     deployed = MODELS.build(stock_model(model_cfg, frames))
     # strict: any key FFN and the stock model disagree on is a bug here.
@@ -305,13 +315,18 @@ def compare_outputs(model: nn.Module,
                     seed: int = 0) -> Dict[str, float]:
     """Head outputs of FFN and the deployed model on one random clip.
 
-    Both run in eval mode on ``(1, T, 3, size, size)``.
+    Both run in eval mode on ``(1, T, 3, size, size)``, or for a 3D
+    backbone ``(1, 1, 3, input_frames(T), size, size)``.
 
     Returns:
         dict: ``max_abs_diff`` and ``max_abs_output`` (of FFN, for scale).
     """
     generator = torch.Generator().manual_seed(seed)
-    clip = torch.randn(1, frames, 3, size, size, generator=generator)
+    if isinstance(model.backbone, FrameFlexible3DMixin):
+        shape = (1, 1, 3, model.backbone.input_frames(frames), size, size)
+    else:
+        shape = (1, frames, 3, size, size)
+    clip = torch.randn(*shape, generator=generator)
     clip = clip.to(next(model.parameters()).device)
     modes = model.training, deployed.training
     model.eval()
@@ -333,7 +348,7 @@ def deploy(config: Union[str, Config],
            out_dir: str,
            verify: bool = True,
            tolerance: float = 1e-4) -> DeployResult:
-    """Write a stock MMAction2 TSM config and checkpoint for T frames.
+    """Write a stock MMAction2 config and checkpoint for T frames.
 
     Args:
         config (str | Config): The FFN config (path or loaded).
@@ -364,7 +379,9 @@ def deploy(config: Union[str, Config],
                          f'"state_dict", got {type(loaded).__name__}')
     model = build_ffn(cfg, loaded)
     branch = model.backbone.branch_for(frames)
-    stock_cfg = deployed_config(cfg, frames)
+    per_count = model.backbone.input_frames(1) if isinstance(
+        model.backbone, FrameFlexible3DMixin) else 1
+    stock_cfg = deployed_config(cfg, frames, per_count)
     deployed = build_deployed(model, cfg.model.to_dict(), frames)
 
     max_diff = None
@@ -381,7 +398,7 @@ def deploy(config: Union[str, Config],
     os.makedirs(out_dir, exist_ok=True)
     stem = osp.join(out_dir, f'{name}_{frames}f')
     header = (f'# {name} deployed at {frames} frames (FFN branch {branch}) by '
-              'mmffn.deploy.\n# A stock MMAction2 TSM: no mmffn needed.\n')
+              'mmffn.deploy.\n# A stock MMAction2 model: no mmffn needed.\n')
     config_text = header + stock_cfg.pretty_text
     with open(stem + '.py', 'w', encoding='utf-8') as f:
         f.write(config_text)

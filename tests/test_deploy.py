@@ -16,13 +16,13 @@ import pytest
 import torch
 from mmaction.structures import ActionDataSample
 from mmengine.config import Config
-from shared_builders import recognizer_ffn_cfg
+from shared_builders import TINY_SLOWFAST, TINY_X3D, recognizer_ffn_cfg
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
 from mmffn.deploy import (build_ffn, deploy, deployed_config,
                           fold_branch_state_dict)
-from mmffn.models.layers import WeightAlteredConv2d
+from mmffn.models.layers import WeightAlteredConv
 from mmffn.models.model_conversion import stock_model
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -58,14 +58,22 @@ def _randomise(model: torch.nn.Module, seed: int = 0) -> None:
                 module.bias.copy_(rand(n, -0.2, 0.2))
                 module.running_mean.copy_(rand(n, -0.2, 0.2))
                 module.running_var.copy_(rand(n, 0.5, 1.5))
-            elif isinstance(module, WeightAlteredConv2d):
+            elif isinstance(module, torch.nn.LayerNorm):
+                n = module.normalized_shape
+                module.weight.copy_(rand(n, 0.5, 1.5))
+                module.bias.copy_(rand(n, -0.2, 0.2))
+            elif isinstance(module, WeightAlteredConv):
                 for adapter in module.alteration.values():
                     adapter.weight.copy_(
                         torch.randn(adapter.weight.shape, generator=generator)
                         * 0.2)
-        fc = model.cls_head.fc_cls
-        fc.weight.copy_(torch.randn(fc.weight.shape, generator=generator))
-        fc.bias.copy_(torch.randn(fc.bias.shape, generator=generator))
+        for fc in model.cls_head.modules():
+            if isinstance(fc, torch.nn.Linear):
+                fc.weight.copy_(
+                    torch.randn(fc.weight.shape, generator=generator))
+                if fc.bias is not None:
+                    fc.bias.copy_(
+                        torch.randn(fc.bias.shape, generator=generator))
 
 
 @pytest.fixture(scope='module')
@@ -462,3 +470,95 @@ def test_every_family_deploys_to_its_stock_model(family):
     if family == 'TANet_FFN':
         with pytest.raises(ValueError, match='only a trained count'):
             build_deployed(model, cfg, 6)
+
+
+TINY_3D = {
+    'ResNet3dSlowFast':
+    TINY_SLOWFAST,
+    'X3D':
+    TINY_X3D,
+    'ResNet3dSlowOnly':
+    dict(
+        TINY_X3D,
+        backbone=dict(
+            type='ResNet3dSlowOnly',
+            depth=18,
+            base_channels=8,
+            pretrained=None),
+        cls_head=dict(type='I3DHead', in_channels=64, num_classes=3)),
+    'UniFormer':
+    dict(
+        TINY_X3D,
+        backbone=dict(
+            type='UniFormer',
+            depth=[1, 1, 1, 1],
+            embed_dim=[16, 16, 32, 32],
+            head_dim=16,
+            img_size=32,
+            pretrained2d=False),
+        cls_head=dict(type='I3DHead', in_channels=32, num_classes=3)),
+}
+
+
+@pytest.mark.parametrize('family', list(TINY_3D))
+def test_every_3d_family_deploys_to_recognizer3d(family):
+    """One count of each 3D backbone as the stock Recognizer3D: no mmffn
+    module left (adapters folded into nn.Conv3d), same outputs at trained
+    (2, 4) and untrained (3) counts."""
+    from mmaction.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    from mmffn.deploy import build_deployed, compare_outputs
+    from mmffn.models.model_conversion import frame_flexible_model
+    cfg = frame_flexible_model(TINY_3D[family], (2, 4))
+    init_default_scope('mmaction')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    _randomise(model)
+    model.eval()
+    for frames in (2, 3, 4):
+        deployed = build_deployed(model, cfg, frames)
+        assert type(deployed).__name__ == 'Recognizer3D'
+        assert type(deployed.backbone).__name__ == family
+        assert not [
+            type(m).__name__ for m in deployed.modules()
+            if type(m).__module__.startswith('mmffn')
+        ]
+        outputs = compare_outputs(model, deployed, frames, size=SIZE)
+        assert outputs['max_abs_diff'] <= TOLERANCE * max(
+            1.0, outputs['max_abs_output']), (frames, outputs)
+    # The function changes with the branch: the comparison can fail.
+    two = compare_outputs(model, build_deployed(model, cfg, 2), 4, size=SIZE)
+    assert two['max_abs_diff'] > 1e-3
+
+
+def test_3d_deployed_config_reads_clips_of_the_count():
+    """SlowFast at 6 slow frames: its test pipeline draws 6 * resample_rate
+    frames; the model is the stock Recognizer3D."""
+    test_pipeline = [
+        dict(type='DecordInit'),
+        dict(
+            type='SampleFrames',
+            clip_len=32,
+            frame_interval=2,
+            num_clips=10,
+            test_mode=True),
+        dict(type='DecordDecode'),
+        dict(type='FormatShape', input_format='NCTHW'),
+        dict(type='PackActionInputs')
+    ]
+    from mmffn.models.model_conversion import frame_flexible_model
+    cfg = Config(
+        dict(
+            model=frame_flexible_model(TINY_SLOWFAST, (4, 8, 16)),
+            test_dataloader=dict(
+                batch_size=1,
+                dataset=dict(type='VideoDataset', pipeline=test_pipeline)),
+            custom_imports=dict(imports=['mmffn'])))
+    deployed = deployed_config(cfg, 6, frames_per_count=4)
+    assert deployed.model.type == 'Recognizer3D'
+    assert deployed.model.backbone.type == 'ResNet3dSlowFast'
+    sampler = deployed.test_dataloader.dataset.pipeline[1]
+    assert sampler['clip_len'] == 24 and sampler['num_clips'] == 10
+    assert 'custom_imports' not in deployed

@@ -5,6 +5,8 @@ import torch
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
+from shared_builders import TINY_SLOWFAST as SLOWFAST
+from shared_builders import TINY_X3D as X3D
 from shared_builders import randomise_norms
 
 import mmffn  # noqa: F401
@@ -13,54 +15,6 @@ from mmffn.models.layers import WeightAlteredConv
 from mmffn.models.model_conversion import frame_flexible_model
 
 COUNTS = (2, 4)
-NUM_CLASSES = 3
-SLOWFAST = dict(
-    type='Recognizer3D',
-    backbone=dict(
-        type='ResNet3dSlowFast',
-        resample_rate=4,
-        speed_ratio=4,
-        channel_ratio=8,
-        slow_pathway=dict(
-            type='resnet3d',
-            depth=18,
-            base_channels=16,
-            pretrained=None,
-            lateral=True,
-            conv1_kernel=(1, 7, 7),
-            conv1_stride_t=1,
-            pool1_stride_t=1,
-            inflate=(0, 0, 1, 1)),
-        fast_pathway=dict(
-            type='resnet3d',
-            depth=18,
-            base_channels=2,
-            pretrained=None,
-            lateral=False,
-            conv1_kernel=(5, 7, 7),
-            conv1_stride_t=1,
-            pool1_stride_t=1)),
-    cls_head=dict(
-        type='SlowFastHead',
-        in_channels=128 + 16,
-        num_classes=NUM_CLASSES,
-        dropout_ratio=0.0,
-        average_clips='prob'),
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor', format_shape='NCTHW'))
-X3D = dict(
-    type='Recognizer3D',
-    backbone=dict(
-        type='X3D', gamma_w=0.25, gamma_b=0.5, gamma_d=0.5, pretrained=None),
-    cls_head=dict(
-        type='X3DHead',
-        in_channels=32,
-        num_classes=NUM_CLASSES,
-        dropout_ratio=0.0,
-        fc1_bias=False,
-        average_clips='prob'),
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor', format_shape='NCTHW'))
 
 
 def _pair(stock_cfg):

@@ -42,14 +42,18 @@ class BackboneFamily(NamedTuple):
     frames_arg: Optional[str] = 'num_segments'
 
 
-def _family_3d(ffn_type: str) -> BackboneFamily:
-    """A 3D backbone: Recognizer3D, no frame-count argument of its own."""
+def _family_3d(ffn_type: str,
+               frames_arg: Optional[str] = None,
+               any_count: bool = True) -> BackboneFamily:
+    """A backbone of Recognizer3D configs (``num_segments`` is FFN's
+    only)."""
     return BackboneFamily(
         ffn_type,
         dict(pretrained=None),
+        any_count=any_count,
         ffn_only_args=('num_segments', ),
         recognizer='Recognizer3D',
-        frames_arg=None)
+        frames_arg=frames_arg)
 
 
 FAMILIES: Dict[str, BackboneFamily] = {
@@ -70,6 +74,10 @@ FAMILIES: Dict[str, BackboneFamily] = {
     _family_3d('X3D_FFN'),
     'UniFormer':
     _family_3d('UniFormer_FFN'),
+    # Its time embedding is shaped by the count: a stock TimeSformer of
+    # num_frames=T computes a trained branch T.
+    'TimeSformer':
+    _family_3d('TimeSformer_FFN', frames_arg='num_frames', any_count=False),
 }
 # The FFN recognizer of each stock recognizer.
 FFN_RECOGNIZERS = {

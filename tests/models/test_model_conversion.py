@@ -109,7 +109,7 @@ def test_unsupported_inputs_are_named():
             match="'ResNet3dCSN' has no frame-"
             r'flexible version; supported: MobileNetV2TSM, ResNet3d, '
             'ResNet3dSlowFast, ResNet3dSlowOnly, ResNetTSM, TANet, '
-            'UniFormer, X3D'):
+            'TimeSformer, UniFormer, X3D'):
         frame_flexible_model(
             dict(TSM, backbone=dict(type='ResNet3dCSN')), (4, 8))
     with pytest.raises(

@@ -7,6 +7,7 @@ from .pretrained_conversion import (PretrainedConversion,
 from .resnet3d_ffn import *  # noqa: F401,F403
 from .resnet_tsm_ffn import ResNetTSM_FFN
 from .tanet_ffn import *  # noqa: F401,F403
+from .timesformer_ffn import *  # noqa: F401,F403
 from .uniformer_ffn import *  # noqa: F401,F403
 from .x3d_ffn import *  # noqa: F401,F403
 

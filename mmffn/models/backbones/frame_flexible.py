@@ -333,6 +333,13 @@ class FrameFlexibleMixin:
         refuses. Default: ``result`` unchanged."""
         return result
 
+    def _resize_pretrained(self, key: str, tensor: torch.Tensor,
+                           shape: torch.Size) -> Optional[torch.Tensor]:
+        """Hook for weights shaped by the frame count: ``tensor`` (from a
+        checkpoint, or the stock twin) made into ``shape`` for ``key``, or
+        None to report it as mismatched. Default: None."""
+        return None
+
     def load_pretrained(self, filename: str) -> PretrainedConversion:
         """Load a local checkpoint into every branch.
 
@@ -351,8 +358,8 @@ class FrameFlexibleMixin:
         source = checkpoint.get('state_dict', checkpoint) if isinstance(
             checkpoint, dict) else checkpoint
         try:
-            result = convert_pretrained_state_dict(checkpoint,
-                                                   self.state_dict())
+            result = convert_pretrained_state_dict(
+                checkpoint, self.state_dict(), resize=self._resize_pretrained)
             result = self._adjust_conversion(result, list(source))
         except ValueError as error:
             raise ValueError(f'{filename}: {error}') from error

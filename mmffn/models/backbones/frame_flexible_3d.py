@@ -87,8 +87,10 @@ class FrameFlexible3DMixin(FrameFlexibleMixin):
         kwargs = dict(self._stock_kwargs, pretrained=pretrained)
         stock = self._stock_class(**kwargs)
         stock.init_weights()
-        result = convert_pretrained_state_dict(stock.state_dict(),
-                                               self.state_dict())
+        result = convert_pretrained_state_dict(
+            stock.state_dict(),
+            self.state_dict(),
+            resize=self._resize_pretrained)
         if result.missing or result.mismatched or result.unexpected:
             raise RuntimeError(
                 f'the stock {self._stock_class.__name__} does not map onto '

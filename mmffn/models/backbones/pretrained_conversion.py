@@ -6,7 +6,7 @@ fills every per-count copy.
 """
 import re
 from collections import OrderedDict
-from typing import Dict, List, Mapping, NamedTuple, Tuple
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -48,7 +48,9 @@ _TORCHVISION_RENAMES = (
 # Path segments added by ResNetTSM's wrappers (TemporalShift.net,
 # TemporalPool.net, NL3DWrapper.block); never part of a plain ResNet name.
 _WRAPPER_SEGMENTS = frozenset({'net', 'block'})
-_BRANCH_SEGMENT = re.compile(r'\.branches\.\d+(?=\.)')
+# ``.branches.<T>`` inside a key, or ending it (a per-count parameter held
+# directly in a ParameterDict, e.g. TimeSformer_FFN's ``time_embed``).
+_BRANCH_SEGMENT = re.compile(r'\.branches\.\d+(?=\.|$)')
 _IGNORED_PREFIXES = ('fc.', 'cls_head.', 'head.', 'neck.',
                      'data_preprocessor.')
 
@@ -101,8 +103,15 @@ def _split_backbone(checkpoint) -> Tuple[Dict[str, torch.Tensor], List[str]]:
     return tensors, ignored
 
 
+# resize(target key, checkpoint tensor, target shape): a tensor of the target
+# shape made from one of another shape, or None.
+Resize = Callable[[str, torch.Tensor, torch.Size], Optional[torch.Tensor]]
+
+
 def convert_pretrained_state_dict(checkpoint,
-                                  target: Mapping) -> PretrainedConversion:
+                                  target: Mapping,
+                                  resize: Optional[Resize] = None
+                                  ) -> PretrainedConversion:
     """Map a ResNet/TSM/FFN checkpoint onto an FFN backbone's keys.
 
     Keys are compared in a canonical form (MMAction2 ResNet names without
@@ -116,6 +125,11 @@ def convert_pretrained_state_dict(checkpoint,
             checkpoint with ``state_dict`` (keys ``backbone.*`` are taken,
             other keys ignored).
         target (Mapping[str, Tensor]): The FFN backbone's ``state_dict()``.
+        resize (Callable, optional): Called as ``resize(key, tensor,
+            shape)`` for a checkpoint tensor whose shape differs from the
+            target's ``shape``; returns the tensor to load (e.g. a
+            count-shaped embedding resampled to the branch's count) or None
+            (the key is then reported as mismatched). Defaults to None.
 
     Returns:
         PretrainedConversion: The converted state dict and a report.
@@ -136,6 +150,10 @@ def convert_pretrained_state_dict(checkpoint,
             continue
         tensor = source[source_key]
         used.add(source_key)
+        if tensor.shape != value.shape and resize is not None:
+            resized = resize(key, tensor, value.shape)
+            if resized is not None and resized.shape == value.shape:
+                tensor = resized
         if tensor.shape != value.shape:
             mismatched.append(f'{key}: {tuple(tensor.shape)} in checkpoint vs '
                               f'{tuple(value.shape)} in model')

@@ -65,7 +65,9 @@ def to_static(module: nn.Module, count: int) -> nn.Module:
 
 
 def _replace_in_place(module: nn.Module, count: int) -> None:
-    for name, child in module.named_children():
+    # A list: a layer may become a Parameter (TimeSformer_FFN's time
+    # embedding), which leaves the module's children while we iterate.
+    for name, child in list(module.named_children()):
         if isinstance(child, RateSpecificLayer):
             setattr(module, name, child.to_static(count))
         else:

@@ -20,7 +20,7 @@ backbone that reads more frames than its count (SlowFast: the slow
 pathway's count times ``resample_rate``) passes ``frames_per_count``.
 """
 import copy
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from ..utils import check_frame_count, check_frame_counts
 
@@ -49,22 +49,50 @@ def _is_3d(pipeline: Sequence[dict]) -> bool:
     return bool(formats) and formats[-1].startswith('NCTHW')
 
 
-def _multi_rate_3d_sampler(sampler: dict, clip_lens: tuple) -> dict:
-    """``MultiRateSampleFrames3D`` drawing what the stock 3D sampler draws,
-    once per count: ``UniformSample`` keeps its uniform density
-    (``mode='uniform'``), ``SampleFrames`` its frame interval
-    (``mode='interval'``)."""
+# SampleFrames options that uniform sampling has no counterpart for.
+_INTERVAL_ONLY = ('frame_interval', 'temporal_jitter', 'out_of_bound_opt',
+                  'keep_tail_frames', 'target_fps')
+_MODES = ('uniform', 'interval')
+
+
+def _sampler_mode(sampler: dict, mode: Optional[str]) -> str:
+    """The 3D sampling manner: ``mode`` if given, else the sampler's own
+    (``UniformSample``: uniform density; ``SampleFrames``: its interval)."""
+    own = {
+        'UniformSample': 'uniform',
+        'SampleFrames': 'interval'
+    }.get(sampler['type'], sampler.get('mode', 'uniform'))
+    if mode is None:
+        return own
+    if mode not in _MODES:
+        raise ValueError(f'mode must be one of {_MODES} or None, got '
+                         f'{mode!r}')
+    if mode == 'uniform' and own == 'interval':
+        # The interval is what 'uniform' replaces; any other option of
+        # SampleFrames has no uniform counterpart: refuse, don't drop it.
+        extra = [k for k in _INTERVAL_ONLY[1:] if k in sampler]
+        if extra:
+            raise ValueError(
+                f'mode="uniform" cannot keep the options {extra} of '
+                f'{sampler["type"]}; remove them or keep mode=None')
+    elif mode == 'interval' and own == 'uniform':
+        raise ValueError(
+            f'mode="interval" needs a frame interval, which {sampler["type"]}'
+            ' does not have; keep mode=None')
+    return mode
+
+
+def _multi_rate_3d_sampler(sampler: dict, clip_lens: tuple, mode: str) -> dict:
+    """``MultiRateSampleFrames3D`` drawing, once per count, what the stock
+    3D sampler of ``mode`` draws."""
     sampler = dict(sampler)
-    kind = sampler.pop('type')
+    sampler.pop('type')
     for key in ('clip_len', 'clip_len_list', 'mode'):
         sampler.pop(key, None)
-    if kind == 'SampleFrames':
-        sampler['mode'] = 'interval'
-    elif kind == 'UniformSample':
-        sampler['mode'] = 'uniform'
-    else:  # already multi-rate: keep its mode
-        sampler['mode'] = dict(sampler).get('mode', 'uniform')
-    sampler.update(type='MultiRateSampleFrames3D', clip_len_list=clip_lens)
+    if mode == 'uniform':
+        sampler.pop('frame_interval', None)
+    sampler.update(
+        type='MultiRateSampleFrames3D', clip_len_list=clip_lens, mode=mode)
     return sampler
 
 
@@ -82,7 +110,8 @@ def _add_meta_key(pipeline: List[dict], key: str) -> None:
 
 def multi_rate_pipeline(pipeline: Sequence[dict],
                         frame_counts: Sequence[int],
-                        frames_per_count: int = 1) -> List[dict]:
+                        frames_per_count: int = 1,
+                        mode: Optional[str] = None) -> List[dict]:
     """FFN training pipeline from a stock pipeline.
 
     2D: ``SampleFrames`` becomes ``MultiRateSampleFrames`` with the same
@@ -99,6 +128,10 @@ def multi_rate_pipeline(pipeline: Sequence[dict],
         frame_counts (Sequence[int]): Trained counts, e.g. ``(4, 8, 16)``.
         frames_per_count (int): Input frames per counted frame (3D only;
             SlowFast: ``resample_rate``). Defaults to 1.
+        mode (str, optional): 3D only: ``'uniform'`` (every count over the
+            same span, the FFN paper's protocol) or ``'interval'`` (the
+            recipe's frame interval, a span per count). Defaults to None:
+            the stock sampler's manner.
     """
     counts = check_frame_counts(frame_counts, 'frame_counts')
     frames_per_count = check_frame_count(frames_per_count, 'frames_per_count')
@@ -107,11 +140,10 @@ def multi_rate_pipeline(pipeline: Sequence[dict],
     sampler = pipeline[index]
     if _is_3d(pipeline):
         pipeline[index] = _multi_rate_3d_sampler(
-            sampler, tuple(c * frames_per_count for c in counts))
+            sampler, tuple(c * frames_per_count for c in counts),
+            _sampler_mode(sampler, mode))
         return _unique_decode_with_counts(pipeline)
-    if frames_per_count != 1:
-        raise ValueError('frames_per_count is for 3D pipelines (FormatShape '
-                         f"'NCTHW'), got {frames_per_count} for a 2D one")
+    _refuse_3d_options(frames_per_count, mode)
     if sampler.get('clip_len', 1) != 1:
         raise ValueError(
             f'FFN samples single frames per segment (clip_len=1), got '
@@ -132,7 +164,8 @@ def _unique_decode_with_counts(pipeline: List[dict]) -> List[dict]:
 
 def fixed_frames_pipeline(pipeline: Sequence[dict],
                           num_clips: int,
-                          frames_per_count: int = 1) -> List[dict]:
+                          frames_per_count: int = 1,
+                          mode: Optional[str] = None) -> List[dict]:
     """Test/val pipeline at one frame count ``num_clips``.
 
     2D: the sampler is set to ``SampleFrames(num_clips=num_clips)`` (other
@@ -149,6 +182,8 @@ def fixed_frames_pipeline(pipeline: Sequence[dict],
         num_clips (int): Frames per clip at test time, any positive count.
         frames_per_count (int): Input frames per counted frame (3D only;
             SlowFast: ``resample_rate``). Defaults to 1.
+        mode (str, optional): 3D only, as in :func:`multi_rate_pipeline`
+            (give the training pipeline's). Defaults to None.
     """
     num_clips = check_frame_count(num_clips, 'num_clips')
     frames_per_count = check_frame_count(frames_per_count, 'frames_per_count')
@@ -157,11 +192,10 @@ def fixed_frames_pipeline(pipeline: Sequence[dict],
     sampler = pipeline[index]
     if _is_3d(pipeline):
         pipeline[index] = _stock_3d_sampler(sampler,
-                                            num_clips * frames_per_count)
-    elif frames_per_count != 1:
-        raise ValueError('frames_per_count is for 3D pipelines (FormatShape '
-                         f"'NCTHW'), got {frames_per_count} for a 2D one")
+                                            num_clips * frames_per_count,
+                                            _sampler_mode(sampler, mode))
     else:
+        _refuse_3d_options(frames_per_count, mode)
         sampler.pop('num_clips_list', None)
         sampler.update(type='SampleFrames', num_clips=num_clips)
     _add_meta_key(pipeline, 'num_clips')
@@ -169,16 +203,26 @@ def fixed_frames_pipeline(pipeline: Sequence[dict],
     return pipeline
 
 
-def _stock_3d_sampler(sampler: dict, clip_len: int) -> dict:
-    """The stock 3D sampler of ``sampler`` drawing ``clip_len`` frames."""
+def _stock_3d_sampler(sampler: dict, clip_len: int, mode: str) -> dict:
+    """The stock 3D sampler of ``mode`` drawing ``clip_len`` frames, with
+    the options of ``sampler`` (its views included)."""
     sampler = dict(sampler)
-    if sampler['type'] == 'MultiRateSampleFrames3D':
-        mode = sampler.pop('mode', 'uniform')
-        sampler.pop('clip_len_list', None)
-        sampler['type'] = 'UniformSample' if mode == 'uniform' else (
-            'SampleFrames')
-    sampler['clip_len'] = clip_len
+    for key in ('clip_len_list', 'mode'):
+        sampler.pop(key, None)
+    if mode == 'uniform':
+        sampler.pop('frame_interval', None)
+    sampler.update(
+        type='UniformSample' if mode == 'uniform' else 'SampleFrames',
+        clip_len=clip_len)
     return sampler
+
+
+def _refuse_3d_options(frames_per_count: int, mode: Optional[str]) -> None:
+    if frames_per_count != 1 or mode is not None:
+        raise ValueError(
+            'frames_per_count and mode are for 3D pipelines (FormatShape '
+            f"'NCTHW'), got frames_per_count={frames_per_count}, "
+            f'mode={mode!r} for a 2D one')
 
 
 def _loader_with_pipeline(loader: dict, convert) -> dict:
@@ -204,17 +248,19 @@ def _loader_with_pipeline(loader: dict, convert) -> dict:
 
 def multi_rate_loader(loader: dict,
                       frame_counts: Sequence[int],
-                      frames_per_count: int = 1) -> dict:
+                      frames_per_count: int = 1,
+                      mode: Optional[str] = None) -> dict:
     """A training dataloader config with :func:`multi_rate_pipeline`."""
     return _loader_with_pipeline(
         loader,
-        lambda p: multi_rate_pipeline(p, frame_counts, frames_per_count))
+        lambda p: multi_rate_pipeline(p, frame_counts, frames_per_count, mode))
 
 
 def fixed_frames_loader(loader: dict,
                         num_clips: int,
-                        frames_per_count: int = 1) -> dict:
+                        frames_per_count: int = 1,
+                        mode: Optional[str] = None) -> dict:
     """A val/test dataloader config with :func:`fixed_frames_pipeline`."""
     return _loader_with_pipeline(
         loader,
-        lambda p: fixed_frames_pipeline(p, num_clips, frames_per_count))
+        lambda p: fixed_frames_pipeline(p, num_clips, frames_per_count, mode))

@@ -85,18 +85,61 @@ def test_test_pipelines_at_any_count():
     assert slowfast[4]['type'] == 'ThreeCrop'
 
 
+def test_paper_protocol_on_an_interval_recipe():
+    """mode='uniform' on SlowFast's SampleFrames recipe: every count over
+    the same span (the frame interval goes), tests with UniformSample and
+    the recipe's views; options uniform sampling cannot keep are refused."""
+    train = multi_rate_pipeline(
+        _stock(SLOWFAST, 'train_dataloader'), (4, 8),
+        frames_per_count=4,
+        mode='uniform')
+    assert train[1] == dict(
+        type='MultiRateSampleFrames3D',
+        clip_len_list=(16, 32),
+        mode='uniform',
+        num_clips=1)
+    test = fixed_frames_pipeline(
+        _stock(SLOWFAST, 'test_dataloader'), 6, 4, mode='uniform')
+    assert test[1] == dict(
+        type='UniformSample', clip_len=24, num_clips=10, test_mode=True)
+    x3d = [
+        dict(
+            type='SampleFrames',
+            clip_len=13,
+            frame_interval=6,
+            num_clips=10,
+            target_fps=30,
+            test_mode=True),
+        dict(type='FormatShape', input_format='NCTHW'),
+        dict(type='PackActionInputs')
+    ]
+    with pytest.raises(
+            ValueError,
+            match=r"mode=\"uniform\" cannot keep the options \['target_fps'\]"
+    ):
+        fixed_frames_pipeline(x3d, 6, mode='uniform')
+    with pytest.raises(ValueError, match='needs a frame interval'):
+        multi_rate_pipeline(train, (4, 8), mode='interval')
+    with pytest.raises(ValueError, match="mode must be one of"):
+        multi_rate_pipeline(x3d, (4, 8), mode='dense')
+
+
 def test_frames_per_count_is_refused_for_2d_pipelines():
     stock = [
         dict(type='SampleFrames', clip_len=1, num_clips=8),
         dict(type='FormatShape', input_format='NCHW'),
         dict(type='PackActionInputs')
     ]
-    with pytest.raises(ValueError, match='frames_per_count is for 3D'):
+    with pytest.raises(
+            ValueError, match='frames_per_count and mode are for 3D'):
         multi_rate_pipeline(stock, (4, 8), frames_per_count=4)
-    with pytest.raises(ValueError, match='frames_per_count is for 3D'):
+    with pytest.raises(
+            ValueError, match='frames_per_count and mode are for 3D'):
         fixed_frames_pipeline(stock, 4, frames_per_count=2)
     with pytest.raises(ValueError, match='frames_per_count'):
         multi_rate_pipeline(stock, (4, 8), frames_per_count=0)
+    with pytest.raises(ValueError, match="mode='uniform' for a 2D one"):
+        multi_rate_pipeline(stock, (4, 8), mode='uniform')
 
 
 def test_converted_slowfast_pipeline_runs_on_a_video(tiny_video_root):

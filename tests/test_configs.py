@@ -16,12 +16,12 @@ FFN_CONFIGS = sorted(
         osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p and osp.join('configs', 'demo') not in p)
 
+SAMPLERS = ('SampleFrames', 'MultiRateSampleFrames', 'UniformSample',
+            'MultiRateSampleFrames3D')
+
 
 def sampler(pipeline):
-    steps = [
-        s for s in pipeline
-        if s['type'] in ('SampleFrames', 'MultiRateSampleFrames')
-    ]
+    steps = [s for s in pipeline if s['type'] in SAMPLERS]
     assert len(steps) == 1
     return steps[0]
 
@@ -36,23 +36,36 @@ def pack_meta(pipeline):
 def test_ffn_config_is_consistent(path):
     cfg = Config.fromfile(path)
     counts = tuple(cfg.model.backbone.num_segments_list)
-    assert cfg.model.type == 'RecognizerFFN'
-    assert cfg.model.backbone.type in {f.ffn_type for f in FAMILIES.values()}
-    assert cfg.model.cls_head.num_segments == counts[-1]
+    family = {f.ffn_type: f
+              for f in FAMILIES.values()}[cfg.model.backbone.type]
     assert 'mmffn' in cfg.custom_imports.imports
-    assert cfg.optim_wrapper.constructor == 'FFNOptimWrapperConstructor'
-
     train = cfg.train_dataloader.dataset.pipeline
-    assert sampler(train)['type'] == 'MultiRateSampleFrames'
-    assert tuple(sampler(train)['num_clips_list']) == counts
     assert 'frame_counts' in pack_meta(train)
+    if family.recognizer == 'Recognizer2D':
+        assert cfg.model.type == 'RecognizerFFN'
+        assert cfg.model.cls_head.num_segments == counts[-1]
+        assert cfg.optim_wrapper.constructor == 'FFNOptimWrapperConstructor'
+        assert sampler(train)['type'] == 'MultiRateSampleFrames'
+        assert tuple(sampler(train)['num_clips_list']) == counts
+        test_sampler, test_frames = 'SampleFrames', 'num_clips'
+        per_count = 1
+    else:
+        assert cfg.model.type == 'RecognizerFFN3D'
+        per_count = cfg.model.backbone.get('resample_rate', 1)
+        assert sampler(train)['type'] == 'MultiRateSampleFrames3D'
+        assert tuple(sampler(train)['clip_len_list']) == tuple(c * per_count
+                                                               for c in counts)
+        # Tested as trained: the same manner of sampling.
+        test_sampler = 'UniformSample' if sampler(
+            train)['mode'] == 'uniform' else 'SampleFrames'
+        test_frames = 'clip_len'
     for loader in (cfg.val_dataloader, cfg.test_dataloader):
         assert 'pipeline' not in loader  # must sit on the dataset
         pipeline = loader.dataset.pipeline
-        assert sampler(pipeline)['type'] == 'SampleFrames'
-        assert sampler(pipeline)['num_clips'] == counts[-1]
+        assert sampler(pipeline)['type'] == test_sampler
+        assert sampler(pipeline)[test_frames] == counts[-1] * per_count
         assert sampler(pipeline)['test_mode'] is True
-        assert 'num_clips' in pack_meta(pipeline)
+        assert {'num_clips', 'clip_len'} <= set(pack_meta(pipeline))
 
 
 def test_ssv2_recipe_matches_the_paper():

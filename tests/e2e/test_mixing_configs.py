@@ -16,6 +16,7 @@ from e2e_helpers import REPO, TOP1, run_tool
 from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.fileio import load
+from mmengine.registry import init_default_scope
 
 from mmffn.datasets.pipeline_conversion import fixed_frames_loader
 
@@ -25,6 +26,9 @@ MIXINS = {
     'ffn_from_tsm_r50_1x1x8_sthv2.py': 'videos',
     'ffn_from_tanet_r50_1x1x8_sthv1.py': 'rawframes',
     'ffn_from_tsm_mobilenetv2_1x1x8_k400.py': 'videos',
+    'ffn_from_slowfast_r50_4x16x1_k400.py': 'videos',
+    'ffn_from_x3d_s_k400.py': 'videos',
+    'ffn_from_uniformer_small_k400.py': 'videos',
 }
 # The recipes' 256 px resize and 224 px crops, scaled to the 32 px videos.
 SIZES = {256: 40, 224: 32}
@@ -72,11 +76,17 @@ def _shrink(pipeline):
                 step[key] = SIZES.get(value, value)
             elif isinstance(value, (tuple, list)):
                 step[key] = tuple(SIZES.get(v, v) for v in value)
+        # Several views are kept, fewer of them: 10 x 3 crops of 64 frames
+        # would dominate the run.
+        if step['type'] in ('SampleFrames', 'UniformSample') and step.get(
+                'clip_len', 1) > 1 and step.get('num_clips', 1) > 2:
+            step['num_clips'] = 2
 
 
 def _point_to_data(loader, ann, prefix, kind):
     dataset = loader.dataset
     dataset.ann_file = ann
+    dataset.pop('delimiter', None)  # UniFormer's test list is a csv file
     dataset.data_prefix = dict(img=prefix) if kind == 'rawframes' else dict(
         video=prefix)
     loader.batch_size, loader.num_workers = 1, 0
@@ -116,8 +126,14 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=1, by_epoch=False)
     _point_to_data(cfg.train_dataloader, train_ann, root, kind)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
     sample = DATASETS.build(cfg.train_dataloader.dataset)[0]
-    assert sample['inputs'].shape[:2] == (28, 3)  # 4 + 8 + 16 frames
+    # 4 + 8 + 16 frames (SlowFast: slow frames x resample_rate)
+    per_count = cfg.model.backbone.get('resample_rate', 1)
+    if cfg.model.type == 'RecognizerFFN3D':
+        assert sample['inputs'].shape[:3] == (1, 3, 28 * per_count)
+    else:
+        assert sample['inputs'].shape[:2] == (28, 3)
     run_tool([
         sys.executable, 'tools/train.py',
         _dumped(cfg, tmp_path / 'train_config.py'), '--work-dir', work_dir
@@ -129,7 +145,8 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
         test_cfg = Config.fromfile(osp.join(REPO, 'configs', 'mixins', name))
         test_cfg.model.backbone.pretrained = None
         test_cfg.model.cls_head.num_classes = 2
-        loader = fixed_frames_loader(test_cfg.test_dataloader, frames)
+        loader = fixed_frames_loader(test_cfg.test_dataloader, frames,
+                                     per_count)
         loader.pop('_delete_')
         test_cfg.test_dataloader = loader
         _point_to_data(test_cfg.test_dataloader, test_ann, root, kind)
@@ -143,7 +160,10 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
         assert len(TOP1.findall(proc.stdout + proc.stderr)) == 1
         preds = load(dump)
         assert len(preds) == 2
-        assert {pred['num_clips'] for pred in preds} == {frames}
+        tested = {pred['num_clips'] * pred['clip_len'] for pred in preds}
+        if cfg.model.type == 'RecognizerFFN3D':  # clip_len frames per view
+            tested = {pred['clip_len'] for pred in preds}
+        assert tested == {frames * per_count}
         assert preds[0]['pred_score'].shape == (2, )
 
 

@@ -10,6 +10,9 @@ custom_imports = dict(imports=['mmffn'], allow_failed_imports=False)
 frame_counts, rate = (4, 8, 16), 4
 model = frame_flexible_model(_base_.model, frame_counts)
 model['backbone'].update(resample_rate=rate, speed_ratio=rate)
-train_dataloader = multi_rate_loader(_base_.train_dataloader, frame_counts, rate, 'uniform')
-val_dataloader = fixed_frames_loader(_base_.val_dataloader, frame_counts[-1], rate, 'uniform')
-test_dataloader = fixed_frames_loader(_base_.test_dataloader, frame_counts[-1], rate, 'uniform')
+train_dataloader = multi_rate_loader(_base_.train_dataloader, frame_counts,
+                                     rate, 'uniform')
+val_dataloader = fixed_frames_loader(_base_.val_dataloader, frame_counts[-1],
+                                     rate, 'uniform')
+test_dataloader = fixed_frames_loader(_base_.test_dataloader, frame_counts[-1],
+                                      rate, 'uniform')

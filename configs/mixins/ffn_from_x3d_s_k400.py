@@ -1,8 +1,10 @@
 # FFN mixed into MMAction2's X3D-S config, which ships only a test part (for
 # Facebook's weights): trained and tested with the 3D training part of
 # configs/_base_ at 4/8/16 frames, uniform over each video.
-_base_ = ['mmaction::recognition/x3d/x3d_s_13x6x1_facebook-kinetics400-rgb.py',
-          '../_base_/ffn_3d_kinetics400_training.py']
+_base_ = [
+    'mmaction::recognition/x3d/x3d_s_13x6x1_facebook-kinetics400-rgb.py',
+    '../_base_/ffn_3d_kinetics400_training.py'
+]
 from mmffn.datasets.pipeline_conversion import (fixed_frames_loader,
                                                 multi_rate_loader)
 from mmffn.models.model_conversion import frame_flexible_model

@@ -195,7 +195,8 @@ def test_pipeline_conversion_errors_name_the_problem():
 
 @pytest.mark.parametrize('name', [
     'tsm_r18_16f_demo', 'ffn_tsm_r18_demo', 'tsm_mobilenetv2_16f_demo',
-    'ffn_mobilenetv2_demo', 'tanet_r50_16f_demo', 'ffn_tanet_r50_demo'
+    'ffn_mobilenetv2_demo', 'tanet_r50_16f_demo', 'ffn_tanet_r50_demo',
+    'x3d_16f_demo', 'ffn_x3d_demo'
 ])
 def test_demo_models_build_and_pair_up(name):
     """Each demo pair: the same backbone family, the FFN one frame
@@ -210,5 +211,8 @@ def test_demo_models_build_and_pair_up(name):
         stock = {f.ffn_type: s for s, f in FAMILIES.items()}
         assert type(model.backbone).__name__ in stock
     else:
-        assert type(model).__name__ == 'Recognizer2D'
-        assert model.backbone.num_segments == 16
+        if type(model).__name__ == 'Recognizer2D':
+            assert model.backbone.num_segments == 16
+        else:  # a 3D model takes the clip's length
+            assert type(model).__name__ == 'Recognizer3D'
+            assert cfg.train_dataloader.dataset.pipeline[1]['clip_len'] == 16

@@ -31,6 +31,10 @@ MODELS = {
         ('TANet (16F)', 'tanet_r50_16f_demo', '16'),
         ('FFN (4,8,16F)', 'ffn_tanet_r50_demo', '4,8,16'),
     ),
+    'x3d': (
+        ('X3D (16F)', 'x3d_16f_demo', '16'),
+        ('FFN (4,8,16F)', 'ffn_x3d_demo', '4,8,16'),
+    ),
 }
 # The full run uses generate_temporal_video_dataset's defaults (1200 train
 # / 400 val videos of 48 frames, 32 px, the four fades).

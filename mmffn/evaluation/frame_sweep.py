@@ -1,10 +1,13 @@
 """Accuracy of checkpoints at many frame counts (Figure 1 of the FFN paper).
 
 Each evaluation is MMAction2's own test loop (``Runner.test``) with the test
-sampler set to ``SampleFrames(num_clips=T)``. An FFN model needs nothing
-else (``RecognizerFFN`` reads T from the data sample); a vanilla model such
-as MMAction2's TSM is evaluated at T the way one would by hand, by setting
-``model.backbone.num_segments`` and ``model.cls_head.num_segments`` to T.
+pipeline at T frames (``pipeline_conversion.fixed_frames_pipeline``:
+``SampleFrames(num_clips=T)`` for 2D models, clips of ``clip_len=T`` for 3D
+ones, ``T * resample_rate`` for SlowFast). An FFN model needs nothing else
+(it reads T from the data); a vanilla 2D model such as MMAction2's TSM is
+evaluated at T the way one would by hand, by setting
+``model.backbone.num_segments`` and ``model.cls_head.num_segments`` to T; a
+vanilla 3D model takes any clip length as it is.
 """
 import csv
 import os
@@ -13,21 +16,16 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
+from ..datasets.pipeline_conversion import fixed_frames_pipeline
+from ..models.model_conversion import input_frames_per_count
 from ..utils import check_frame_count
-
-_SAMPLERS = ('SampleFrames', )
 
 
 def _set_test_frames(cfg: Config, frames: int) -> None:
-    pipeline = cfg.test_dataloader.dataset.pipeline
-    samplers = [s for s in pipeline if s['type'] in _SAMPLERS]
-    if len(samplers) != 1:
-        raise ValueError(
-            'frame sweep expects exactly one SampleFrames step in '
-            'test_dataloader.dataset.pipeline, found '
-            f'{[s["type"] for s in pipeline]}')
-    samplers[0]['num_clips'] = frames
-    if cfg.model.get('type') != 'RecognizerFFN':
+    dataset = cfg.test_dataloader.dataset
+    dataset.pipeline = fixed_frames_pipeline(dataset.pipeline, frames,
+                                             input_frames_per_count(cfg.model))
+    if cfg.model.get('type') == 'Recognizer2D':
         # A fixed-T model: rebuild it for T, as one would evaluate it by hand.
         cfg.model.backbone.num_segments = frames
         if 'num_segments' in cfg.model.get('cls_head', {}):

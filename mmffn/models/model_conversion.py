@@ -90,6 +90,19 @@ FFN_BACKBONE_KEYS = ('num_segments_list', 'branch_policy', 'weight_alteration',
 FFN_RECOGNIZER_KEYS = ('distill_loss', )
 
 
+def input_frames_per_count(model: dict) -> int:
+    """Input frames per counted frame of a model config's backbone: the
+    ``resample_rate`` of SlowFast (stock or FFN, whose count is the slow
+    pathway's), else 1."""
+    backbone = dict(model.get('backbone') or {})
+    if backbone.get('type') in ('ResNet3dSlowFast', 'ResNet3dSlowFast_FFN'):
+        from mmaction.models import ResNet3dSlowFast
+        default = inspect.signature(
+            ResNet3dSlowFast.__init__).parameters['resample_rate'].default
+        return int(backbone.get('resample_rate', default))
+    return 1
+
+
 def _default_counts(ffn_type: str) -> tuple:
     """The backbone's own default ``num_segments_list``."""
     from mmaction.registry import MODELS

@@ -24,6 +24,23 @@ def test_fixed_count_models_are_rebuilt_for_t_ffn_models_are_not():
     assert ffn.model.cls_head.num_segments == 16  # RecognizerFFN adapts
 
 
+def test_3d_models_get_clips_of_t_frames():
+    """A 3D test pipeline samples T frames per clip (a vanilla 3D model
+    takes any length as it is); SlowFast T slow frames, T * resample_rate
+    input frames."""
+    for name in ('x3d_16f_demo.py', 'ffn_x3d_demo.py'):
+        cfg = Config.fromfile(osp.join(osp.dirname(TSM_DEMO), name))
+        _set_test_frames(cfg, 6)
+        sampler = cfg.test_dataloader.dataset.pipeline[1]
+        assert sampler['type'] == 'UniformSample'
+        assert sampler['clip_len'] == 6
+        assert 'num_segments' not in cfg.model.backbone
+    cfg = Config.fromfile(osp.join(osp.dirname(TSM_DEMO), 'x3d_16f_demo.py'))
+    cfg.model.backbone = dict(type='ResNet3dSlowFast', resample_rate=4)
+    _set_test_frames(cfg, 6)
+    assert cfg.test_dataloader.dataset.pipeline[1]['clip_len'] == 24
+
+
 def test_tables_and_plot(tmp_path):
     results = {'TSM': {4: 0.25, 16: 0.75}, 'FFN': {4: 0.5, 8: 0.625, 16: 0.8}}
     md, path_csv = write_frame_sweep_tables(results, str(tmp_path))

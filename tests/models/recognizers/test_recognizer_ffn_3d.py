@@ -147,7 +147,8 @@ def test_backbone_kind_must_fit_the_recognizer():
             TypeError,
             match=r"RecognizerFFN3D needs a frame-flexible backbone, got "
             r"ResNetTSM_FFN; supported: \['ResNet3dSlowFast_FFN', "
-            r"'ResNet3dSlowOnly_FFN', 'ResNet3d_FFN', 'UniFormer_FFN', "
+            r"'ResNet3dSlowOnly_FFN', 'ResNet3d_FFN', 'TimeSformer_FFN', "
+            r"'UniFormer_FFN', "
             r"'X3D_FFN'\]"):
         MODELS.build(
             dict(

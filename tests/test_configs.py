@@ -216,3 +216,33 @@ def test_demo_models_build_and_pair_up(name):
         else:  # a 3D model takes the clip's length
             assert type(model).__name__ == 'Recognizer3D'
             assert cfg.train_dataloader.dataset.pipeline[1]['clip_len'] == 16
+
+
+def test_demo_pairs_differ_only_in_ffn_parts():
+    """Each pair of tools/demo.py trains with the same schedule, optimizer,
+    data and test pipeline; the training pipelines differ only in the
+    sampler, the decoder and the packed meta keys."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'demo', osp.join(REPO, 'tools', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    ffn_only = ('MultiRateSampleFrames', 'MultiRateSampleFrames3D',
+                'SampleFrames', 'UniformSample', 'DecordDecode',
+                'UniqueDecordDecode', 'PackActionInputs')
+    for pair in demo.MODELS.values():
+        vanilla, ffn = (Config.fromfile(
+            osp.join(REPO, 'configs', 'demo', name + '.py'))
+                        for _, name, _ in pair)
+        for key in ('optim_wrapper', 'param_scheduler', 'train_cfg',
+                    'val_dataloader', 'test_dataloader', 'data_root'):
+            assert vanilla[key] == ffn[key], (pair[1][1], key)
+        steps = [[
+            s for s in cfg.train_dataloader.dataset.pipeline
+            if s['type'] not in ffn_only
+        ] for cfg in (vanilla, ffn)]
+        assert steps[0] == steps[1], pair[1][1]
+        heads = [dict(cfg.model.cls_head) for cfg in (vanilla, ffn)]
+        for head in heads:  # both pool over 16 frames when trained
+            assert head.pop('num_segments', 16) == 16
+        assert heads[0] == heads[1], pair[1][1]

@@ -39,6 +39,9 @@ MODELS = {
 # The full run uses generate_temporal_video_dataset's defaults (1200 train
 # / 400 val videos of 48 frames, 32 px, the four fades).
 FULL = dict(data=dict(), frames=[2, 4, 6, 8, 12, 16, 20], epochs=None)
+# Backbones that cannot run every count of the sweep: TANet's temporal
+# adaptive module needs at least 3 frames.
+MIN_FRAMES = dict(tanet=3)
 QUICK = dict(
     data=dict(num_train=16, num_val=8, num_frames=24),
     frames=[4, 8, 16],
@@ -136,11 +139,13 @@ def main():
         labels.append(label)
         trained.append(counts)
 
+    frames = [
+        t for t in setting['frames'] if t >= MIN_FRAMES.get(args.backbone, 1)
+    ]
     sweep_dir = osp.join(work_dir, 'frame_sweep')
-    log(f'4/4 evaluating both at frames {setting["frames"]} -> {sweep_dir}')
+    log(f'4/4 evaluating both at frames {frames} -> {sweep_dir}')
     run(['tools/frame_sweep.py'] + pairs + ['--frames'] +
-        [str(t)
-         for t in setting['frames']] + ['--out-dir', sweep_dir, '--labels'] +
+        [str(t) for t in frames] + ['--out-dir', sweep_dir, '--labels'] +
         labels + ['--trained-frames'] + trained + ['--cfg-options'] + options)
     log(f'done in {time.time() - start:.0f} s; table: '
         f'{sweep_dir}/frame_sweep.md, plot: {sweep_dir}/frame_sweep.png')

@@ -1,7 +1,18 @@
 """Builders shared by test folders (a module with a unique name: test files
 import it directly; ``conftest`` is a name several folders use)."""
+import copy
+import re
+
 import torch
+from mmaction.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmffn.models.backbones import convert_pretrained_state_dict
+from mmffn.models.layers import WeightAlteredConv
+
+# ``.branches.<T>`` (a norm or embedding copy) or ``.alteration.<T>`` (an
+# adapter) in a state-dict key: the part of the FFN for count T.
+_COPY = re.compile(r'\.(branches|alteration)\.(\d+)(?=\.|$)')
 
 
 def randomise_norms(model: torch.nn.Module, seed: int = 0):
@@ -91,3 +102,154 @@ TINY_X3D = dict(
         average_clips='prob'),
     data_preprocessor=dict(
         type='ActionDataPreprocessor', format_shape='NCTHW'))
+
+
+# --- An FFN model against its stock twin ------------------------------------
+def stock_key(key: str) -> str:
+    """The stock model's key for an FFN key: every ``.branches.<T>``
+    dropped."""
+    return re.sub(r'\.branches\.\d+(?=\.|$)', '', key)
+
+
+def copy_count(key: str):
+    """The count T whose copy (norm, embedding or adapter) ``key`` belongs
+    to, or None for a weight shared by every count."""
+    match = _COPY.search(key)
+    return None if match is None else int(match.group(2))
+
+
+def stock_and_ffn(stock_cfg: dict, ffn_cfg: dict, randomise=randomise_norms):
+    """The stock model (seed 0, ``randomise``-d) and its FFN version holding
+    the same weights in every copy, adapters at zero. A recognizer gets its
+    backbone converted and its head copied."""
+    torch.manual_seed(0)
+    stock = MODELS.build(stock_cfg)
+    stock.init_weights()
+    randomise(stock)
+    ffn = MODELS.build(ffn_cfg)
+    backbone = getattr(ffn, 'backbone', ffn)
+    result = convert_pretrained_state_dict(
+        getattr(stock, 'backbone', stock).state_dict(),
+        backbone.state_dict(),
+        resize=backbone._resize_pretrained)
+    assert not result.missing and not result.mismatched
+    assert not result.unexpected
+    missing, _ = backbone.load_state_dict(result.state_dict, strict=False)
+    assert all('.alteration.' in k for k in missing), missing
+    if backbone is not ffn:
+        ffn.cls_head.load_state_dict(stock.cls_head.state_dict())
+    for module in ffn.modules():
+        if isinstance(module, WeightAlteredConv):
+            module.reset_alteration(0.0)
+    return stock, ffn
+
+
+def outputs(out) -> tuple:
+    """A backbone's output as a tuple (SlowFast gives two pathways)."""
+    return out if isinstance(out, tuple) else (out, )
+
+
+def clip(ffn, count: int, n: int = 2) -> torch.Tensor:
+    """``n`` random 32 px clips of the input length of ``count``."""
+    return torch.randn(n, 3, ffn.input_frames(count), 32, 32)
+
+
+def assert_equal_to_stock_at(stock, ffn, count: int, grad_atol=1e-4):
+    """At ``count``, in train mode (batch statistics, drop path from the
+    same seed): the FFN's outputs and gradients are the stock ones, the
+    running statistics of its active copy too; active adapters get a
+    gradient; the copies of other counts are untouched and get none.
+    Returns the keys whose gradients were compared."""
+    other = {
+        k: v.clone()
+        for k, v in ffn.state_dict().items()
+        if copy_count(k) not in (None, count)
+    }
+    torch.manual_seed(count)
+    x = clip(ffn, count)
+    stock.train()
+    ffn.train()
+    torch.manual_seed(5)
+    expected = outputs(stock(x))
+    torch.manual_seed(5)
+    with ffn.frame_count(count) as branch:
+        assert branch == count
+        got = outputs(ffn(x))
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    torch.manual_seed(1)
+    probes = [torch.randn_like(o) for o in expected]
+    stock.zero_grad()
+    ffn.zero_grad()
+    sum((o * p).sum() for o, p in zip(expected, probes)).backward()
+    sum((o * p).sum() for o, p in zip(got, probes)).backward()
+    stock_params = dict(stock.named_parameters())
+    compared = []
+    for key, param in ffn.named_parameters():
+        if copy_count(key) not in (None, count):
+            assert param.grad is None, key
+        elif '.alteration.' in key:
+            assert param.grad is not None, key
+        else:
+            torch.testing.assert_close(
+                param.grad,
+                stock_params[stock_key(key)].grad,
+                atol=grad_atol,
+                rtol=1e-4,
+                msg=key)
+            compared.append(key)
+    stock_state = stock.state_dict()
+    for key, value in ffn.state_dict().items():
+        if 'running' in key and copy_count(key) == count:
+            torch.testing.assert_close(
+                value, stock_state[stock_key(key)], atol=1e-6, rtol=0)
+    for key, value in other.items():
+        assert torch.equal(ffn.state_dict()[key], value), key
+    return compared
+
+
+def assert_equal_to_stock_at_every_count(stock, ffn, counts):
+    """``assert_equal_to_stock_at`` for each count, each on fresh copies of
+    the pair. Returns the compared keys per count."""
+    return {
+        count: assert_equal_to_stock_at(
+            copy.deepcopy(stock), copy.deepcopy(ffn), count)
+        for count in counts
+    }
+
+
+def assert_no_clip_depends_on_another(ffn, count: int):
+    """In eval mode, each clip of a batch of three gives what it gives
+    alone."""
+    ffn.eval()
+    x = clip(ffn, count, n=3)
+    with torch.no_grad(), ffn.frame_count(count):
+        batch = outputs(ffn(x))
+        for i in range(len(x)):
+            alone = outputs(ffn(x[i:i + 1]))
+            for a, b in zip(batch, alone):
+                torch.testing.assert_close(
+                    a[i:i + 1], b, atol=1e-5, rtol=0, msg=f'clip {i}')
+
+
+def assert_init_equals_stock_init(stock_cfg: dict, ffn_cfg: dict, adjust=None):
+    """Same seed, same weights: after ``init_weights`` every copy holds the
+    stock init (``adjust(key, stock_value, value)``, if given, makes the
+    expected value of ``key``); adapters are near zero but not zero.
+    Returns (stock, ffn)."""
+    ffn = MODELS.build(ffn_cfg)
+    torch.manual_seed(3)
+    ffn.init_weights()
+    torch.manual_seed(3)
+    stock = MODELS.build(stock_cfg)
+    stock.init_weights()
+    stock_state = stock.state_dict()
+    for key, value in ffn.state_dict().items():
+        if '.alteration.' in key:
+            assert 0 < value.abs().max() < 0.01, key  # near-zero adapters
+            continue
+        expected = stock_state[stock_key(key)]
+        if adjust is not None:
+            expected = adjust(key, expected, value)
+        torch.testing.assert_close(value, expected, msg=key)
+    return stock, ffn

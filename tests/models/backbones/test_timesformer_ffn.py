@@ -15,6 +15,9 @@ from mmaction.models.common import (DividedSpatialAttentionWithNorm,
                                     FFNWithNorm)
 from mmaction.registry import MODELS
 from mmengine.registry import DefaultScope
+from shared_builders import (assert_equal_to_stock_at,
+                             assert_init_equals_stock_init,
+                             assert_no_clip_depends_on_another, stock_and_ffn)
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
 from mmffn.models.backbones import (TimeSformer_FFN,
@@ -80,19 +83,19 @@ def _stock_state(ffn, count):
     return state
 
 
+def _stock_and_ffn(attention_type='divided_space_time'):
+    """A stock TimeSformer (norms and embedding randomised) and the FFN
+    filled from it."""
+    return stock_and_ffn(
+        _cfg(attention_type),
+        _ffn_cfg(attention_type),
+        randomise=lambda model: _randomise(model, seed=1))
+
+
 def _pair(attention_type='divided_space_time'):
     """An FFN TimeSformer filled from a stock one, then every per-count copy
     randomised on its own."""
-    torch.manual_seed(0)
-    stock = MODELS.build(_cfg(attention_type))
-    stock.init_weights()
-    _randomise(stock, seed=1)
-    ffn = MODELS.build(_ffn_cfg(attention_type))
-    result = convert_pretrained_state_dict(
-        stock.state_dict(), ffn.state_dict(), resize=ffn._resize_pretrained)
-    assert not result.missing and not result.mismatched
-    assert not result.unexpected
-    ffn.load_state_dict(result.state_dict)
+    stock, ffn = _stock_and_ffn(attention_type)
     _randomise(ffn, seed=2)
     return stock, ffn
 
@@ -118,60 +121,31 @@ def _resampled(embedding, length):
         align_corners=True).transpose(1, 2)
 
 
+def _resampled_time(key, expected, value):
+    """The stock ``expected`` for ``key``, its time embedding resampled to
+    the copy's count."""
+    if key.startswith('time_embed.'):
+        return _resampled(expected, value.shape[1])
+    return expected
+
+
 @pytest.mark.parametrize('attention_type', ATTENTIONS)
 @pytest.mark.parametrize('count', COUNTS)
 def test_equals_the_stock_backbone_at_every_count(attention_type, count):
-    """Outputs and gradients in train mode (drop path drawn from the same
-    seed); inactive copies are untouched and get no gradient."""
+    """Against a stock TimeSformer of ``count`` frames holding the branch;
+    the active time embedding gets a gradient."""
     _, ffn = _pair(attention_type)
     stock = _stock_at(ffn, count, attention_type)
-    inactive = [c for c in COUNTS if c != count][0]
-    before = {
-        k: v.clone()
-        for k, v in ffn.state_dict().items()
-        if _BRANCH.search(k) and _BRANCH.search(k).group(1) == str(inactive)
-    }
-    x = torch.randn(2, 3, count, 32, 32)
-    stock.train()
-    ffn.train()
-    torch.manual_seed(5)
-    expected = stock(x)
-    torch.manual_seed(5)
-    with ffn.frame_count(count) as branch:
-        assert branch == count
-        got = ffn(x)
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
-    probe = torch.randn_like(expected)
-    (expected * probe).sum().backward()
-    (got * probe).sum().backward()
-    stock_params = dict(stock.named_parameters())
-    for key, param in ffn.named_parameters():
-        if key in before:
-            assert param.grad is None, key
-            continue
-        torch.testing.assert_close(
-            param.grad,
-            stock_params[_BRANCH.sub('', key)].grad,
-            atol=1e-5,
-            rtol=1e-4,
-            msg=key)
+    assert_equal_to_stock_at(stock, ffn, count, grad_atol=1e-5)
     if attention_type != 'space_only':
         assert ffn.time_embed.branches[str(count)].grad.abs().sum() > 0
-    for key, value in before.items():
-        assert torch.equal(ffn.state_dict()[key], value), key
 
 
 @pytest.mark.parametrize('attention_type', ATTENTIONS)
 def test_stock_count_is_exactly_the_stock_model(attention_type):
     """At ``num_frames`` the FFN filled from a stock TimeSformer is that
     model, its embedding untouched."""
-    torch.manual_seed(0)
-    stock = MODELS.build(_cfg(attention_type))
-    _randomise(stock, seed=1)
-    ffn = MODELS.build(_ffn_cfg(attention_type))
-    result = convert_pretrained_state_dict(
-        stock.state_dict(), ffn.state_dict(), resize=ffn._resize_pretrained)
-    ffn.load_state_dict(result.state_dict)
+    stock, ffn = _stock_and_ffn(attention_type)
     stock.eval()
     ffn.eval()
     x = torch.randn(2, 3, TINY['num_frames'], 32, 32)
@@ -208,13 +182,7 @@ def test_untrained_count_uses_the_nearest_branch_resampled(
 
 
 def test_no_clip_depends_on_another_clip():
-    _, ffn = _pair()
-    ffn.eval()
-    x = torch.randn(3, 3, 2, 32, 32)
-    with torch.no_grad(), ffn.frame_count(2):
-        batch = ffn(x)
-        alone = ffn(x[1:2])
-    torch.testing.assert_close(batch[1:2], alone, atol=1e-5, rtol=0)
+    assert_no_clip_depends_on_another(_pair()[1], 2)
 
 
 @pytest.mark.parametrize('attention_type', ATTENTIONS)
@@ -288,18 +256,9 @@ def test_embedding_copies_are_per_count():
 def test_init_weights_is_the_stock_init_in_every_copy(attention_type):
     """Same seed, same weights; each count's embedding is the stock one
     (zeros at init) resampled."""
-    ffn = MODELS.build(_ffn_cfg(attention_type))
-    torch.manual_seed(3)
-    ffn.init_weights()
-    torch.manual_seed(3)
-    stock = MODELS.build(_cfg(attention_type))
-    stock.init_weights()
+    stock, _ = assert_init_equals_stock_init(
+        _cfg(attention_type), _ffn_cfg(attention_type), adjust=_resampled_time)
     stock_state = stock.state_dict()
-    for key, value in ffn.state_dict().items():
-        expected = stock_state[_BRANCH.sub('', key)]
-        if key.startswith('time_embed.'):
-            expected = _resampled(expected, value.shape[1])
-        torch.testing.assert_close(value, expected, msg=key)
     assert stock_state['pos_embed'].abs().sum() > 0  # drawn, not zeros
 
 
@@ -315,18 +274,10 @@ def test_imagenet_pretrained_is_loaded_as_the_stock_loads_it(
     vit = {k: v for k, v in source.state_dict().items() if k != 'time_embed'}
     path = str(tmp_path / 'vit.pth')
     torch.save(dict(state_dict=vit), path)
-    ffn = MODELS.build(_ffn_cfg(attention_type, pretrained=path))
-    torch.manual_seed(3)
-    ffn.init_weights()
-    torch.manual_seed(3)
-    stock = MODELS.build(_cfg(attention_type, pretrained=path))
-    stock.init_weights()
-    stock_state = stock.state_dict()
-    for key, value in ffn.state_dict().items():
-        expected = stock_state[_BRANCH.sub('', key)]
-        if key.startswith('time_embed.'):
-            expected = _resampled(expected, value.shape[1])
-        torch.testing.assert_close(value, expected, msg=key)
+    _, ffn = assert_init_equals_stock_init(
+        _cfg(attention_type, pretrained=path),
+        _ffn_cfg(attention_type, pretrained=path),
+        adjust=_resampled_time)
     assert torch.equal(ffn.norm.branch(2).weight, source.norm.weight)
 
 

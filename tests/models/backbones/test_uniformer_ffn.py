@@ -6,13 +6,15 @@ import torch
 import torch.nn as nn
 from mmaction.models import UniFormer
 from mmaction.registry import MODELS
-from shared_builders import randomise_norms
+from shared_builders import (assert_equal_to_stock_at_every_count,
+                             assert_init_equals_stock_init,
+                             assert_no_clip_depends_on_another,
+                             randomise_norms, stock_and_ffn)
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
-from mmffn.models.backbones import convert_pretrained_state_dict
 from mmffn.models.layers import (RateSpecificBatchNorm, RateSpecificModule,
-                                 WeightAlteredConv, WeightAlteredConv3d)
+                                 WeightAlteredConv3d)
 
 COUNTS = (2, 4)
 # Two CBlock stages and two SABlock stages of one block each; 1, 2, 4 and 4
@@ -42,91 +44,27 @@ def _randomise_layer_norms(model, seed=1):
                 module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
 
 
+def _randomise(model):
+    """Random BatchNorms and LayerNorms."""
+    _randomise_layer_norms(randomise_norms(model))
+
+
 def _pair(stock_cfg=TINY):
-    """The stock UniFormer with randomised norms and its FFN version holding
-    the same weights, adapters at zero."""
-    torch.manual_seed(0)
-    stock = MODELS.build(stock_cfg)
-    stock.init_weights()
-    randomise_norms(stock)
-    _randomise_layer_norms(stock)
-    ffn = MODELS.build(_ffn_cfg(stock_cfg))
-    result = convert_pretrained_state_dict(stock.state_dict(),
-                                           ffn.state_dict())
-    assert not result.missing and not result.mismatched
-    assert not result.unexpected
-    ffn.load_state_dict(result.state_dict, strict=False)
-    for module in ffn.modules():
-        if isinstance(module, WeightAlteredConv):
-            module.reset_alteration(0.0)
-    return stock, ffn
-
-
-def _stock_key(key):
-    for count in COUNTS:
-        key = key.replace(f'.branches.{count}', '')
-    return key
+    return stock_and_ffn(stock_cfg, _ffn_cfg(stock_cfg), randomise=_randomise)
 
 
 def test_equals_the_stock_backbone_at_every_count():
-    """Outputs and gradients in train mode (batch statistics), running
-    statistics of the active copy; inactive copies (BatchNorm and LayerNorm)
-    are untouched and get no gradient."""
-    for count in COUNTS:
-        stock, ffn = _pair()
-        torch.manual_seed(count)
-        x = torch.randn(2, 3, ffn.input_frames(count), 32, 32)
-        inactive = [c for c in COUNTS if c != count][0]
-        before = {
-            k: v.clone()
-            for k, v in ffn.state_dict().items() if f'.{inactive}.' in k
-        }
-        stock.train()
-        ffn.train()
-        expected = stock(x)
-        with ffn.frame_count(count) as branch:
-            assert branch == count
-            got = ffn(x)
-        torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
-        probe = torch.randn_like(expected)
-        stock.zero_grad()
-        ffn.zero_grad()
-        (expected * probe).sum().backward()
-        (got * probe).sum().backward()
-        stock_params = dict(stock.named_parameters())
-        layer_norm_grads = 0
-        for key, param in ffn.named_parameters():
-            if f'.{inactive}.' in key:
-                assert param.grad is None, key
-            elif '.alteration.' in key:
-                assert param.grad is not None, key
-            else:
-                stock_param = stock_params[_stock_key(key)]
-                torch.testing.assert_close(
-                    param.grad,
-                    stock_param.grad,
-                    atol=1e-4,
-                    rtol=1e-4,
-                    msg=key)
-                layer_norm_grads += '.norm' in key and param.dim() == 1
-        assert layer_norm_grads
-        stock_state = stock.state_dict()
-        for key, value in ffn.state_dict().items():
-            if 'running' in key and f'.branches.{count}.' in key:
-                torch.testing.assert_close(
-                    value, stock_state[_stock_key(key)], atol=1e-6, rtol=0)
-        for key, value in before.items():
-            assert torch.equal(ffn.state_dict()[key], value), key
+    """Inactive copies, LayerNorms included, are untouched and get no
+    gradient; LayerNorm gradients are among those compared."""
+    stock, ffn = _pair()
+    compared = assert_equal_to_stock_at_every_count(stock, ffn, COUNTS)
+    for keys in compared.values():
+        assert any('.norm' in k and ffn.get_parameter(k).dim() == 1
+                   for k in keys)
 
 
 def test_no_clip_depends_on_another_clip():
-    _, ffn = _pair()
-    ffn.eval()
-    x = torch.randn(3, 3, ffn.input_frames(2), 32, 32)
-    with torch.no_grad(), ffn.frame_count(2):
-        batch = ffn(x)
-        alone = ffn(x[:1])
-    torch.testing.assert_close(batch[:1], alone, atol=1e-5, rtol=0)
+    assert_no_clip_depends_on_another(_pair()[1], 2)
 
 
 def test_structure_norms_adapters_and_keys():
@@ -195,23 +133,11 @@ def test_layer_norm_copies_are_per_count():
 
 @pytest.mark.parametrize('pretrained2d', [True, False])
 def test_init_weights_is_the_stock_init_in_every_copy(pretrained2d):
-    """Same seed, same weights. pretrained2d=True with pretrained=None (the
-    stock default) keeps PyTorch's default init; pretrained2d=False applies
-    the stock init_cfg (truncated-normal Linear, constant LayerNorm)."""
+    """pretrained2d=True with pretrained=None (the stock default) keeps
+    PyTorch's default init; pretrained2d=False applies the stock init_cfg
+    (truncated-normal Linear, constant LayerNorm)."""
     cfg = dict(TINY, pretrained2d=pretrained2d)
-    ffn = MODELS.build(_ffn_cfg(cfg))
-    torch.manual_seed(3)
-    ffn.init_weights()
-    torch.manual_seed(3)
-    stock = MODELS.build(cfg)
-    stock.init_weights()
-    stock_state = stock.state_dict()
-    for key, value in ffn.state_dict().items():
-        if '.alteration.' in key:
-            assert 0 < value.abs().max() < 0.01  # near-zero adapters
-            continue
-        torch.testing.assert_close(
-            value, stock_state[_stock_key(key)], msg=key)
+    _, ffn = assert_init_equals_stock_init(cfg, _ffn_cfg(cfg))
     qkv_bias = ffn.state_dict()['blocks3.0.attn.qkv.bias']
     assert qkv_bias.any() == pretrained2d  # init_cfg zeroes Linear biases
 

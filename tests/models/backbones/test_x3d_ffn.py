@@ -6,13 +6,13 @@ import torch
 from mmaction.models import X3D
 from mmaction.registry import MODELS
 from mmaction.testing import check_norm_state
-from shared_builders import randomise_norms
+from shared_builders import (assert_equal_to_stock_at_every_count,
+                             assert_init_equals_stock_init,
+                             assert_no_clip_depends_on_another, stock_and_ffn)
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
-from mmffn.models.backbones import convert_pretrained_state_dict
-from mmffn.models.layers import (RateSpecificBatchNorm, WeightAlteredConv,
-                                 WeightAlteredConv3d)
+from mmffn.models.layers import RateSpecificBatchNorm, WeightAlteredConv3d
 
 COUNTS = (2, 4)
 # gamma_w=0.25: 8 base channels; gamma_d=0.4: stages of 1, 1, 2, 2 blocks,
@@ -30,86 +30,16 @@ def _ffn_cfg(cfg, **kwargs):
 
 
 def _pair(stock_cfg=X3D_S):
-    """The stock X3D with randomised norms and its FFN version holding the
-    same weights, adapters at zero."""
-    torch.manual_seed(0)
-    stock = MODELS.build(stock_cfg)
-    stock.init_weights()
-    randomise_norms(stock)
-    ffn = MODELS.build(_ffn_cfg(stock_cfg))
-    result = convert_pretrained_state_dict(stock.state_dict(),
-                                           ffn.state_dict())
-    assert not result.missing and not result.mismatched
-    assert not result.unexpected
-    ffn.load_state_dict(result.state_dict, strict=False)
-    for module in ffn.modules():
-        if isinstance(module, WeightAlteredConv):
-            module.reset_alteration(0.0)
-    return stock, ffn
-
-
-def _stock_key(key):
-    for count in COUNTS:
-        key = key.replace(f'.branches.{count}', '')
-    return key
+    return stock_and_ffn(stock_cfg, _ffn_cfg(stock_cfg))
 
 
 @pytest.mark.parametrize('name', list(CONFIGS))
 def test_equals_the_stock_backbone_at_every_count(name):
-    """Outputs and gradients in train mode (batch statistics), running
-    statistics of the active copy; the inactive copy is untouched and gets
-    no gradient."""
-    for count in COUNTS:
-        stock, ffn = _pair(CONFIGS[name])
-        torch.manual_seed(count)
-        x = torch.randn(2, 3, ffn.input_frames(count), 32, 32)
-        inactive = [c for c in COUNTS if c != count][0]
-        before = {
-            k: v.clone()
-            for k, v in ffn.state_dict().items() if f'.{inactive}.' in k
-        }
-        stock.train()
-        ffn.train()
-        expected = stock(x)
-        with ffn.frame_count(count) as branch:
-            assert branch == count
-            got = ffn(x)
-        torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
-        probe = torch.randn_like(expected)
-        stock.zero_grad()
-        ffn.zero_grad()
-        (expected * probe).sum().backward()
-        (got * probe).sum().backward()
-        stock_params = dict(stock.named_parameters())
-        for key, param in ffn.named_parameters():
-            if f'.{inactive}.' in key:
-                assert param.grad is None, key
-            elif '.alteration.' in key:
-                assert param.grad is not None, key
-            else:
-                torch.testing.assert_close(
-                    param.grad,
-                    stock_params[_stock_key(key)].grad,
-                    atol=1e-4,
-                    rtol=1e-4,
-                    msg=key)
-        stock_state = stock.state_dict()
-        for key, value in ffn.state_dict().items():
-            if 'running' in key and f'.branches.{count}.' in key:
-                torch.testing.assert_close(
-                    value, stock_state[_stock_key(key)], atol=1e-6, rtol=0)
-        for key, value in before.items():
-            assert torch.equal(ffn.state_dict()[key], value), key
+    assert_equal_to_stock_at_every_count(*_pair(CONFIGS[name]), COUNTS)
 
 
 def test_no_clip_depends_on_another_clip():
-    _, ffn = _pair()
-    ffn.eval()
-    x = torch.randn(3, 3, ffn.input_frames(2), 32, 32)
-    with torch.no_grad(), ffn.frame_count(2):
-        batch = ffn(x)
-        alone = ffn(x[:1])
-    torch.testing.assert_close(batch[:1], alone, atol=1e-5, rtol=0)
+    assert_no_clip_depends_on_another(_pair()[1], 2)
 
 
 def test_structure_norms_adapters_and_keys():
@@ -146,24 +76,12 @@ def test_structure_norms_adapters_and_keys():
 
 @pytest.mark.parametrize('zero_init_residual', [True, False])
 def test_init_weights_is_the_stock_init_in_every_copy(zero_init_residual):
-    """Same seed, same weights: Kaiming convs, constant norms and, with
-    ``zero_init_residual``, a zeroed ``conv3.bn`` of every block in every
-    copy (a per-count norm has no ``weight`` attribute, so the stock
-    zero-init run on the FFN itself silently skips it)."""
+    """Kaiming convs, constant norms and, with ``zero_init_residual``, a
+    zeroed ``conv3.bn`` of every block in every copy (a per-count norm has
+    no ``weight`` attribute, so the stock zero-init run on the FFN itself
+    silently skips it)."""
     cfg = dict(X3D_S, zero_init_residual=zero_init_residual)
-    ffn = MODELS.build(_ffn_cfg(cfg))
-    torch.manual_seed(3)
-    ffn.init_weights()
-    torch.manual_seed(3)
-    stock = MODELS.build(cfg)
-    stock.init_weights()
-    stock_state = stock.state_dict()
-    for key, value in ffn.state_dict().items():
-        if '.alteration.' in key:
-            assert 0 < value.abs().max() < 0.01  # near-zero adapters
-            continue
-        torch.testing.assert_close(
-            value, stock_state[_stock_key(key)], msg=key)
+    _, ffn = assert_init_equals_stock_init(cfg, _ffn_cfg(cfg))
     zeroed = [
         k for k, v in ffn.state_dict().items()
         if '.conv3.bn.branches.' in k and k.endswith('weight') and not v.any()

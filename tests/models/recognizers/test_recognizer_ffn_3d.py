@@ -7,34 +7,17 @@ from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
 from shared_builders import TINY_SLOWFAST as SLOWFAST
 from shared_builders import TINY_X3D as X3D
-from shared_builders import randomise_norms
+from shared_builders import stock_and_ffn
 
 import mmffn  # noqa: F401
-from mmffn.models.backbones import convert_pretrained_state_dict
-from mmffn.models.layers import WeightAlteredConv
 from mmffn.models.model_conversion import frame_flexible_model
 
 COUNTS = (2, 4)
 
 
 def _pair(stock_cfg):
-    """A stock Recognizer3D with randomised norms and its FFN version with
-    the same weights, adapters at zero."""
     init_default_scope('mmaction')
-    torch.manual_seed(0)
-    stock = MODELS.build(stock_cfg)
-    stock.init_weights()
-    randomise_norms(stock)
-    ffn = MODELS.build(frame_flexible_model(stock_cfg, COUNTS))
-    result = convert_pretrained_state_dict(stock.backbone.state_dict(),
-                                           ffn.backbone.state_dict())
-    assert not result.missing and not result.mismatched
-    ffn.backbone.load_state_dict(result.state_dict, strict=False)
-    ffn.cls_head.load_state_dict(stock.cls_head.state_dict())
-    for module in ffn.modules():
-        if isinstance(module, WeightAlteredConv):
-            module.reset_alteration(0.0)
-    return stock, ffn
+    return stock_and_ffn(stock_cfg, frame_flexible_model(stock_cfg, COUNTS))
 
 
 def _samples(n, **meta):

@@ -8,6 +8,17 @@ from mmaction.registry import TRANSFORMS
 from ...utils import check_frame_counts
 
 
+def require_frames(results: Dict, sampler: str) -> None:
+    """Raise ValueError naming the video if it has no frames: the stock
+    samplers would return int32-min indices (``SampleFrames``, np.mod by 0)
+    or negative ones (``UniformSample``) instead of failing."""
+    total = results['total_frames']
+    if total <= 0:
+        source = results.get('filename', results.get('frame_dir'))
+        raise ValueError(f'{source!r} has total_frames={total}: {sampler} '
+                         'needs at least 1 frame')
+
+
 @TRANSFORMS.register_module()
 class MultiRateSampleFrames(SampleFrames):
     """Sample a video once per frame count and concatenate the indices.
@@ -87,12 +98,7 @@ class MultiRateSampleFrames(SampleFrames):
         Args:
             results (dict): The result dict of the pipeline.
         """
-        total = results['total_frames']
-        if total <= 0:
-            # SampleFrames would return int32-min indices (np.mod by 0).
-            source = results.get('filename', results.get('frame_dir'))
-            raise ValueError(f'{source!r} has total_frames={total}: '
-                             'MultiRateSampleFrames needs at least 1 frame')
+        require_frames(results, type(self).__name__)
         indices = []
         try:
             for count in self.num_clips_list:

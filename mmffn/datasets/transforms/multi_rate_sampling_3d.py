@@ -7,6 +7,7 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
 from ...utils import check_frame_count, check_frame_counts
+from .multi_rate_sampling import require_frames
 
 # SampleFrames options that keep one clip of clip_len frames per view,
 # passed on in 'interval' mode.
@@ -182,13 +183,7 @@ class MultiRateSampleFrames3D(BaseTransform):
         Args:
             results (dict): The result dict of the pipeline.
         """
-        total = results['total_frames']
-        if total <= 0:
-            # UniformSample would give negative indices, SampleFrames
-            # int32-min ones (np.mod by 0).
-            source = results.get('filename', results.get('frame_dir'))
-            raise ValueError(f'{source!r} has total_frames={total}: '
-                             f'{type(self).__name__} needs at least 1 frame')
+        require_frames(results, type(self).__name__)
         # Each sampler gives num_clips views of its count, view after
         # view; FormatShape('NCTHW') wants each view's frames together, so
         # the counts are joined within every view.

@@ -196,7 +196,7 @@ def test_pipeline_conversion_errors_name_the_problem():
 @pytest.mark.parametrize('name', [
     'tsm_r18_16f_demo', 'ffn_tsm_r18_demo', 'tsm_mobilenetv2_16f_demo',
     'ffn_mobilenetv2_demo', 'tanet_r50_16f_demo', 'ffn_tanet_r50_demo',
-    'x3d_16f_demo', 'ffn_x3d_demo'
+    'x3d_16f_demo', 'ffn_x3d_demo', 'uniformer_16f_demo', 'ffn_uniformer_demo'
 ])
 def test_demo_models_build_and_pair_up(name):
     """Each demo pair: the same backbone family, the FFN one frame

@@ -44,3 +44,18 @@ test_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
+
+# 10 epochs (1500 iterations of batch 8): in the 5 of the ResNet-18 demo
+# both models were still learning (77.75 % and 73.75 % at 16 frames).
+max_epochs = 10
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True),
+    dict(type='LinearLR', start_factor=0.02, by_epoch=False, begin=0, end=50),
+]

@@ -1,21 +1,11 @@
-# FFN (4, 8, 16 frames) of the tiny UniFormer of uniformer_16f_demo.py on the
-# CPU demo set; training as ffn_x3d_demo.py.
-_base_ = ['ffn_x3d_demo.py']
+# FFN (4, 8, 16 frames) of the UniFormer of uniformer_16f_demo.py on the CPU demo set, made
+# from it by the conversion a mixing config uses: RecognizerFFN3D, UniFormer_FFN
+# and one uniform 3D clip per count (MultiRateSampleFrames3D); everything
+# else as the vanilla model.
+_base_ = ['uniformer_16f_demo.py']
+from mmffn.datasets.pipeline_conversion import multi_rate_loader
+from mmffn.models.model_conversion import frame_flexible_model
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='UniFormer_FFN',
-        num_segments_list={{_base_.frame_counts}},
-        depth=[1, 1, 2, 1],
-        embed_dim=[32, 64, 128, 256],
-        head_dim=32,
-        img_size={{_base_.img_size}},
-        pretrained2d=False),
-    cls_head=dict(
-        _delete_=True,
-        type='I3DHead',
-        num_classes={{_base_.num_classes}},
-        in_channels=256,
-        dropout_ratio=0.2,
-        average_clips='prob'))
+frame_counts = (4, 8, 16)
+model = frame_flexible_model(_base_.model, frame_counts)
+train_dataloader = multi_rate_loader(_base_.train_dataloader, frame_counts)

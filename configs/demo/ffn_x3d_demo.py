@@ -1,22 +1,11 @@
-# FFN (4, 8, 16 frames) of the narrow X3D of x3d_16f_demo.py on the CPU demo
-# set: one uniform 3D clip per count (MultiRateSampleFrames3D), otherwise the
-# same training pipeline.
+# FFN (4, 8, 16 frames) of the X3D of x3d_16f_demo.py on the CPU demo set, made
+# from it by the conversion a mixing config uses: RecognizerFFN3D, X3D_FFN
+# and one uniform 3D clip per count (MultiRateSampleFrames3D); everything
+# else as the vanilla model.
 _base_ = ['x3d_16f_demo.py']
+from mmffn.datasets.pipeline_conversion import multi_rate_loader
+from mmffn.models.model_conversion import frame_flexible_model
 
 frame_counts = (4, 8, 16)
-model = dict(
-    type='RecognizerFFN3D',
-    backbone=dict(type='X3D_FFN', num_segments_list=frame_counts),
-    distill_loss=dict(type='TemporalKLLoss', loss_weight=1.0))
-train_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='MultiRateSampleFrames3D', clip_len_list=frame_counts),
-    dict(type='UniqueDecordDecode'),
-    dict(
-        type='Resize',
-        scale=({{_base_.img_size}}, {{_base_.img_size}}),
-        keep_ratio=False),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs', meta_keys=('img_shape', 'frame_counts'))
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+model = frame_flexible_model(_base_.model, frame_counts)
+train_dataloader = multi_rate_loader(_base_.train_dataloader, frame_counts)

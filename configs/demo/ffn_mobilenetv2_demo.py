@@ -1,32 +1,11 @@
-# FFN (4, 8, 16 frames) of MobileNetV2-TSM (width 0.5) on the CPU demo set;
-# everything else as ffn_tsm_r18_demo.py.
-_base_ = ['ffn_tsm_r18_demo.py']
+# FFN (4, 8, 16 frames) of the MobileNetV2-TSM of tsm_mobilenetv2_16f_demo.py
+# on the CPU demo set, made from it by the conversion a mixing config uses:
+# RecognizerFFN, MobileNetV2TSM_FFN and MultiRateSampleFrames; everything else
+# (schedule included) as the vanilla model.
+_base_ = ['tsm_mobilenetv2_16f_demo.py']
+from mmffn.datasets.pipeline_conversion import multi_rate_loader
+from mmffn.models.model_conversion import frame_flexible_model
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='MobileNetV2TSM_FFN',
-        widen_factor=0.5,
-        num_segments_list={{_base_.frame_counts}},
-        pretrained=None,
-        pretrained2d=False),
-    cls_head=dict(in_channels=1280))
-
-# From scratch, MobileNetV2 needs a longer and stronger schedule than the
-# ResNet-18 demo (5 epochs at AdamW lr 1e-3 gave 31 % at 16 frames): 10 epochs
-# (1500 iterations of batch 8) at lr 3e-3, same cosine decay and 50-iteration
-# linear warm-up. Keep identical in tsm_mobilenetv2_16f_demo.py and
-# ffn_mobilenetv2_demo.py.
-max_epochs = 10
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-optim_wrapper = dict(optimizer=dict(lr=3e-3))
-param_scheduler = [
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs,
-        convert_to_iter_based=True),
-    dict(type='LinearLR', start_factor=0.02, by_epoch=False, begin=0, end=50),
-]
+frame_counts = (4, 8, 16)
+model = frame_flexible_model(_base_.model, frame_counts)
+train_dataloader = multi_rate_loader(_base_.train_dataloader, frame_counts)

@@ -6,7 +6,7 @@
 # 10.5 min on 2 cores); the 2-stage one learns it (87.25 %) and is cheaper
 # (0.65 s/iteration on 1 thread vs 0.84 s on 2 for the full R50). The file
 # name keeps "r50": depth=50 still picks the Bottleneck layout (TA-blocks
-# need Bottlenecks). Keep in sync with ffn_tanet_r50_demo.py.
+# need Bottlenecks). ffn_tanet_r50_demo.py is made from this config.
 _base_ = ['tsm_r18_16f_demo.py']
 
 model = dict(

@@ -15,8 +15,7 @@ model = dict(
 # From scratch, MobileNetV2 needs a longer and stronger schedule than the
 # ResNet-18 demo (5 epochs at AdamW lr 1e-3 gave 31 % at 16 frames): 10 epochs
 # (1500 iterations of batch 8) at lr 3e-3, same cosine decay and 50-iteration
-# linear warm-up. Keep identical in tsm_mobilenetv2_16f_demo.py and
-# ffn_mobilenetv2_demo.py.
+# linear warm-up. ffn_mobilenetv2_demo.py inherits all of it.
 max_epochs = 10
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=3e-3))

@@ -8,7 +8,7 @@ from mmengine.config import Config
 import mmffn  # noqa: F401
 from mmffn.datasets.pipeline_conversion import (fixed_frames_pipeline,
                                                 multi_rate_pipeline)
-from mmffn.models.model_conversion import FAMILIES
+from mmffn.models.model_conversion import FAMILIES, input_frames_per_count
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FFN_CONFIGS = sorted(
@@ -196,7 +196,8 @@ def test_pipeline_conversion_errors_name_the_problem():
 @pytest.mark.parametrize('name', [
     'tsm_r18_16f_demo', 'ffn_tsm_r18_demo', 'tsm_mobilenetv2_16f_demo',
     'ffn_mobilenetv2_demo', 'tanet_r50_16f_demo', 'ffn_tanet_r50_demo',
-    'x3d_16f_demo', 'ffn_x3d_demo', 'uniformer_16f_demo', 'ffn_uniformer_demo'
+    'x3d_16f_demo', 'ffn_x3d_demo', 'uniformer_16f_demo', 'ffn_uniformer_demo',
+    'slowfast_16f_demo', 'ffn_slowfast_demo'
 ])
 def test_demo_models_build_and_pair_up(name):
     """Each demo pair: the same backbone family, the FFN one frame
@@ -215,7 +216,8 @@ def test_demo_models_build_and_pair_up(name):
             assert model.backbone.num_segments == 16
         else:  # a 3D model takes the clip's length
             assert type(model).__name__ == 'Recognizer3D'
-            assert cfg.train_dataloader.dataset.pipeline[1]['clip_len'] == 16
+            assert cfg.train_dataloader.dataset.pipeline[1][
+                'clip_len'] == 16 * input_frames_per_count(cfg.model)
 
 
 def test_demo_pairs_differ_only_in_ffn_parts():

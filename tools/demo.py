@@ -39,6 +39,10 @@ MODELS = {
         ('UniFormer (16F)', 'uniformer_16f_demo', '16'),
         ('FFN (4,8,16F)', 'ffn_uniformer_demo', '4,8,16'),
     ),
+    'slowfast': (
+        ('SlowFast (16F)', 'slowfast_16f_demo', '16'),
+        ('FFN (4,8,16F)', 'ffn_slowfast_demo', '4,8,16'),
+    ),
 }
 # The full run uses generate_temporal_video_dataset's defaults (1200 train
 # / 400 val videos of 48 frames, 32 px, the four fades).

@@ -31,6 +31,28 @@ def pack_meta(pipeline):
             if s['type'] == 'PackActionInputs'][0]['meta_keys']
 
 
+def is_conversion(path):
+    return osp.basename(osp.dirname(path)) == 'convert' or osp.basename(
+        path).startswith('ffn_convert')
+
+
+@pytest.mark.parametrize(
+    'path', [p for p in FFN_CONFIGS if is_conversion(p)] +
+    glob.glob(osp.join(REPO, 'configs', 'demo', 'ffn_convert_*.py')))
+def test_conversion_configs_train_no_label_and_keep_the_teacher(path):
+    cfg = Config.fromfile(path)
+    assert cfg.model.supervision == 'none'
+    assert cfg.model.stock_checkpoint
+    assert not {'teacher', 'shared'} & set(cfg.model.trainable)
+    assert cfg.model.backbone.get('pretrained') is None
+    dataset = cfg.train_dataloader.dataset
+    assert dataset.type == 'UnlabeledVideoDataset'
+    assert not any('flip_label_map' in step for step in dataset.pipeline)
+    assert cfg.train_cfg.type == 'IterBasedTrainLoop'
+    assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
+    assert cfg.default_hooks.checkpoint.by_epoch is False
+
+
 @pytest.mark.parametrize(
     'path', FFN_CONFIGS, ids=[osp.relpath(p, REPO) for p in FFN_CONFIGS])
 def test_ffn_config_is_consistent(path):
@@ -59,11 +81,14 @@ def test_ffn_config_is_consistent(path):
         test_sampler = 'UniformSample' if sampler(
             train)['mode'] == 'uniform' else 'SampleFrames'
         test_frames = 'clip_len'
-    for loader in (cfg.val_dataloader, cfg.test_dataloader):
+    # A conversion validates the count it improves, the lowest.
+    val_count = counts[0] if is_conversion(path) else counts[-1]
+    for loader, count in ((cfg.val_dataloader, val_count),
+                          (cfg.test_dataloader, counts[-1])):
         assert 'pipeline' not in loader  # must sit on the dataset
         pipeline = loader.dataset.pipeline
         assert sampler(pipeline)['type'] == test_sampler
-        assert sampler(pipeline)[test_frames] == counts[-1] * per_count
+        assert sampler(pipeline)[test_frames] == count * per_count
         assert sampler(pipeline)['test_mode'] is True
         assert {'num_clips', 'clip_len'} <= set(pack_meta(pipeline))
 

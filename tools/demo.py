@@ -4,7 +4,11 @@
 2. train MMAction2's TSM at 16 frames (configs/demo/tsm_r18_16f_demo.py),
 3. train FFN at 4, 8 and 16 frames (configs/demo/ffn_tsm_r18_demo.py),
    same backbone, schedule and data,
-4. evaluate both at 2..20 frames and print the table and the plot's path.
+4. convert the trained TSM into FFN without labels
+   (configs/demo/ffn_convert_tsm_r18_demo.py: its 16-frame model, frozen,
+   teaches the 4- and 8-frame norms and adapters),
+5. evaluate every model at 2..20 frames; print the table and the plot's path.
+Other backbones (``--backbone``) skip step 4.
 Training and testing go through tools/train.py and tools/frame_sweep.py
 (MMAction2's runner). ``--quick`` is a 2-minute smoke run on a tiny set.
 """
@@ -44,16 +48,27 @@ MODELS = {
         ('FFN (4,8,16F)', 'ffn_slowfast_demo', '4,8,16'),
     ),
 }
+# Label-free conversions of a vanilla model of the pair into FFN: (label,
+# config, trained counts, the model it converts).
+CONVERSIONS = {
+    'resnet18': ('TSM (16F) converted, no labels', 'ffn_convert_tsm_r18_demo',
+                 '4,8,16', 'tsm_r18_16f_demo'),
+}
 # The full run uses generate_temporal_video_dataset's defaults (1200 train
 # / 400 val videos of 48 frames, 32 px, the four fades).
-FULL = dict(data=dict(), frames=[2, 4, 6, 8, 12, 16, 20], epochs=None)
+FULL = dict(
+    data=dict(),
+    frames=[2, 4, 6, 8, 12, 16, 20],
+    epochs=None,
+    conversion_steps=None)
 # Backbones that cannot run every count of the sweep: TANet's temporal
 # adaptive module needs at least 3 frames.
 MIN_FRAMES = dict(tanet=3)
 QUICK = dict(
     data=dict(num_train=16, num_val=8, num_frames=24),
     frames=[4, 8, 16],
-    epochs=1)
+    epochs=1,
+    conversion_steps=4)
 
 
 def log(message):
@@ -84,6 +99,17 @@ def data_options(root, num_classes, epochs):
             f'param_scheduler.0.end={epochs}'
         ]
     return options
+
+
+def conversion_options(steps):
+    """The conversion's schedule counts iterations; ``steps`` shortens it."""
+    if steps is None:
+        return []
+    return [
+        f'train_cfg.max_iters={steps}', f'train_cfg.val_interval={steps}',
+        f'param_scheduler.0.T_max={steps}', f'param_scheduler.0.end={steps}',
+        f'default_hooks.checkpoint.interval={steps}'
+    ]
 
 
 def last_checkpoint(work_dir):
@@ -128,21 +154,47 @@ def main():
     start = time.time()
 
     from mmffn.datasets.synthetic import generate_temporal_video_dataset
-    log(f'1/4 generating the temporal video set in {root} (kept if present)')
+    steps = 4 + (args.backbone in CONVERSIONS)
+    log(f'1/{steps} generating the temporal video set in {root} (kept if '
+        'present)')
     manifest = generate_temporal_video_dataset(
         root, seed=args.seed, **setting['data'])
     options = data_options(root, len(manifest['classes']), setting['epochs'])
 
-    pairs, labels, trained = [], [], []
+    conversion = CONVERSIONS.get(args.backbone)
+    total = 4 + (conversion is not None)
+    pairs, labels, trained, checkpoints = [], [], [], {}
     for step, (label, name, counts) in enumerate(
             MODELS[args.backbone], start=2):
         model_dir = osp.join(work_dir, name)
         config = osp.join(DEMO, name + '.py')
-        log(f'{step}/4 training {label} with tools/train.py -> {model_dir}')
+        log(f'{step}/{total} training {label} with tools/train.py -> '
+            f'{model_dir}')
         run([
             'tools/train.py', config, '--work-dir', model_dir, '--cfg-options',
             f'randomness.seed={args.seed}'
         ] + options)
+        checkpoints[name] = last_checkpoint(model_dir)
+        pairs += [config, checkpoints[name]]
+        labels.append(label)
+        trained.append(counts)
+    if conversion is not None:
+        label, name, counts, source = conversion
+        model_dir = osp.join(work_dir, name)
+        config = osp.join(DEMO, name + '.py')
+        log(f'4/{total} converting {source} without labels with '
+            f'tools/train.py -> {model_dir}')
+        started = time.time()
+        # Epoch options do not apply to the conversion's iteration loop.
+        data = [
+            o for o in options if 'max_epochs' not in o and 'param_' not in o
+        ]
+        run([
+            'tools/train.py', config, '--work-dir', model_dir, '--cfg-options',
+            f'randomness.seed={args.seed}',
+            f'model.stock_checkpoint={checkpoints[source]}'
+        ] + data + conversion_options(setting['conversion_steps']))
+        log(f'conversion took {time.time() - started:.0f} s')
         pairs += [config, last_checkpoint(model_dir)]
         labels.append(label)
         trained.append(counts)
@@ -151,7 +203,8 @@ def main():
         t for t in setting['frames'] if t >= MIN_FRAMES.get(args.backbone, 1)
     ]
     sweep_dir = osp.join(work_dir, 'frame_sweep')
-    log(f'4/4 evaluating both at frames {frames} -> {sweep_dir}')
+    log(f'{total}/{total} evaluating every model at frames {frames} -> '
+        f'{sweep_dir}')
     run(['tools/frame_sweep.py'] + pairs + ['--frames'] +
         [str(t) for t in frames] + ['--out-dir', sweep_dir, '--labels'] +
         labels + ['--trained-frames'] + trained + ['--cfg-options'] + options)

@@ -1,2 +1,6 @@
-"""FFN data pipeline pieces, registered in ``mmaction.registry.TRANSFORMS``."""
+"""FFN data pipeline pieces and datasets, registered in MMAction2's
+``TRANSFORMS`` and ``DATASETS``."""
 from .transforms import *  # noqa: F401,F403
+from .unlabeled_video_dataset import UnlabeledVideoDataset
+
+__all__ = ['UnlabeledVideoDataset']

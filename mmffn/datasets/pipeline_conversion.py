@@ -264,3 +264,39 @@ def fixed_frames_loader(loader: dict,
     return _loader_with_pipeline(
         loader,
         lambda p: fixed_frames_pipeline(p, num_clips, frames_per_count, mode))
+
+
+def unlabeled_loader(loader: dict, video_list: str) -> dict:
+    """A training dataloader config reading the videos of ``video_list``
+    (one file per line) without labels (``UnlabeledVideoDataset``), with
+    the loader's pipeline, prefix and sampler.
+
+    A ``Flip``'s ``flip_label_map`` (Something-Something's left/right
+    classes) is removed: it relabels a flipped clip, and here there is no
+    label; the teacher sees the same flipped clip as its students.
+
+    Args:
+        loader (dict): A dataloader config over a ``VideoDataset``; not
+            modified.
+        video_list (str): The list of videos (an MMAction2 list with labels
+            works too; its labels are not read).
+
+    Returns:
+        dict: The dataloader config.
+    """
+    loader = copy.deepcopy(dict(loader))
+    dataset = dict(loader['dataset'])
+    if dataset.get('type') not in ('VideoDataset', 'UnlabeledVideoDataset'):
+        raise ValueError(
+            'unlabeled_loader reads video files (a VideoDataset config), got '
+            f'dataset type={dataset.get("type")!r}')
+    dataset.update(type='UnlabeledVideoDataset', ann_file=video_list)
+    if 'pipeline' in dataset:
+        dataset['pipeline'] = [
+            {k: v
+             for k, v in step.items()
+             if k != 'flip_label_map'} if step.get('type') == 'Flip' else step
+            for step in dataset['pipeline']
+        ]
+    loader['dataset'] = dataset
+    return loader

@@ -87,7 +87,8 @@ FFN_RECOGNIZERS = {
 # Arguments the FFN versions add to the stock backbones and recognizer.
 FFN_BACKBONE_KEYS = ('num_segments_list', 'branch_policy', 'weight_alteration',
                      'alteration_init_std')
-FFN_RECOGNIZER_KEYS = ('distill_loss', )
+FFN_RECOGNIZER_KEYS = ('distill_loss', 'supervision', 'trainable',
+                       'stock_checkpoint')
 
 
 def input_frames_per_count(model: dict) -> int:

@@ -6,8 +6,8 @@ The layouts differ only in where a clip's frames are (the frame axis of
 3D) and in how a test clip tells its count; :class:`RecognizerFFN` and
 :class:`RecognizerFFN3D` state those in three small methods.
 """
-from contextlib import contextmanager
-from typing import Dict, List
+from contextlib import contextmanager, nullcontext
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmaction.registry import MODELS
@@ -16,6 +16,10 @@ from mmaction.utils import SampleList
 from ..backbones import FrameFlexible3DMixin, FrameFlexibleMixin
 from ..losses import TemporalDistillationLoss
 from ..model_conversion import FAMILIES
+from ..stock_checkpoint import load_stock_checkpoint
+from .trainable_parts import check_trainable, freeze_all_but
+
+SUPERVISION = ('highest', 'every', 'none')
 
 
 @contextmanager
@@ -44,9 +48,29 @@ class FrameFlexibleRecognizerMixin:
     ``frame_counts`` must be) and :meth:`_test_frame_count`.
 
     Args:
-        distill_loss (dict): Config of the distillation term, a loss called
-            with the logits of every count (dict count -> logits) that
-            returns a dict of losses. Defaults to ``TemporalKLLoss``.
+        distill_loss (dict, optional): Config of the distillation term, a
+            loss called with the logits of every count (dict count ->
+            logits) that returns a dict of losses. Defaults to
+            ``TemporalKLLoss``; None for none (only with
+            ``supervision='every'``).
+        supervision (str): Which counts the head's own loss (its
+            ``loss_cls`` and settings) is computed on: ``'highest'`` (FFN),
+            ``'every'`` (every count, the "without distillation" ablation)
+            or ``'none'`` (label-free: no label is read, the distillation
+            term is the whole loss). Defaults to ``'highest'``.
+        trainable (Sequence[str], optional): The parts that train (see
+            ``trainable_parts.PARTS``: ``'norms'``, ``'adapters'``,
+            ``'teacher'``, ``'shared'``); the others keep their values.
+            Without ``'teacher'`` and ``'shared'`` the highest count is
+            frozen: it runs in eval mode without gradients, so it stays the
+            model it was loaded as. An empty tuple trains nothing: each
+            step only re-estimates the lower counts' norm statistics.
+            Defaults to None (everything trains).
+        stock_checkpoint (str, optional): A checkpoint of the stock model
+            this model converts (``init_weights`` loads it into every count:
+            norms copied, adapters zero; see ``stock_checkpoint.py``), e.g.
+            to make an existing model frame flexible without labels.
+            Defaults to None.
         **kwargs: Arguments of the stock recognizer (backbone, neck,
             cls_head, data_preprocessor, train_cfg, test_cfg, ...). The
             backbone must be frame flexible (one of the versions in
@@ -57,7 +81,10 @@ class FrameFlexibleRecognizerMixin:
 
     def __init__(self,
                  *args,
-                 distill_loss: Dict = dict(type='TemporalKLLoss'),
+                 distill_loss: Optional[Dict] = dict(type='TemporalKLLoss'),
+                 supervision: str = 'highest',
+                 trainable: Optional[Sequence[str]] = None,
+                 stock_checkpoint: Optional[str] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         name = type(self).__name__
@@ -74,13 +101,64 @@ class FrameFlexibleRecognizerMixin:
         if not self.with_cls_head:
             raise ValueError(f'{name} needs a cls_head: its loss is the '
                              'supervised term of the highest frame count.')
-        self.distill_loss = MODELS.build(distill_loss)
+        self.distill_loss = None if distill_loss is None else MODELS.build(
+            distill_loss)
         if isinstance(self.distill_loss, TemporalDistillationLoss):
             raise TypeError(
                 'distill_loss=TemporalDistillationLoss adds its own '
                 f'cross-entropy, but {name} takes the supervised term '
                 'from cls_head; use dict(type="TemporalKLLoss", '
                 'loss_weight=...) (the distillation term alone).')
+        self._check_training_options(supervision, trainable)
+        self.supervision = supervision
+        self.trainable = check_trainable(trainable)
+        self.stock_checkpoint = stock_checkpoint
+        if self.trainable is not None:
+            freeze_all_but(self, self.trainable, self.frame_counts[-1])
+
+    def _check_training_options(self, supervision, trainable) -> None:
+        if supervision not in SUPERVISION:
+            raise ValueError(f'supervision must be one of {SUPERVISION}, got '
+                             f'{supervision!r}')
+        if self.distill_loss is None and supervision != 'every':
+            raise ValueError(
+                f'distill_loss=None leaves the counts below the highest '
+                f'without a loss under supervision={supervision!r}; give a '
+                "distill_loss or use supervision='every'.")
+        parts = check_trainable(trainable)
+        frozen = parts is not None and not {'teacher', 'shared'} & set(parts)
+        if frozen and supervision == 'highest':
+            raise ValueError(
+                f'trainable={parts} freezes the highest count, so the '
+                "head's loss on it (supervision='highest') trains nothing; "
+                "use supervision='none' (label-free) or 'every', or add "
+                "'teacher'/'shared' to trainable.")
+
+    @property
+    def teacher_frozen(self) -> bool:
+        """bool: The highest count keeps its loaded function: none of its
+        parameters trains and it runs in eval mode."""
+        return self.trainable is not None and not {'teacher', 'shared'} & set(
+            self.trainable)
+
+    def init_weights(self) -> None:
+        """The stock initialisation, then ``stock_checkpoint`` if given."""
+        super().init_weights()
+        if self.stock_checkpoint:
+            load_stock_checkpoint(self, self.stock_checkpoint,
+                                  self.frame_counts[-1])
+
+    @contextmanager
+    def _frozen_teacher(self):
+        """Run the teacher as a loaded model: eval mode (running norm
+        statistics, no dropout) and no gradients."""
+        was_training = self.training
+        self.train(False)
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
 
     @property
     def frame_counts(self) -> tuple:
@@ -109,33 +187,60 @@ class FrameFlexibleRecognizerMixin:
             inputs (torch.Tensor): The clips of every count side by side
                 along the frame axis (see the subclass).
             data_samples (list[ActionDataSample]): With ``gt_label`` (class
-                indices or the soft labels of batch blending) and the
+                indices or the soft labels of batch blending; not read with
+                ``supervision='none'``) and the
                 sampler's ``frame_counts`` in their metainfo (a ValueError
                 without them, or when they differ from the backbone's).
 
         Returns:
-            dict: The head's losses and accuracies on the highest count
-            (``loss_cls``, ``top1_acc``, ...), the neck's auxiliary losses
-            (the highest count's under their own names, the others with a
-            ``_<T>f`` suffix) and the distillation term (``loss_distill``).
+            dict: The head's losses and accuracies on the counts
+            ``supervision`` names (``loss_cls``, ``top1_acc``, ... of the
+            highest count; the others' with a ``_<T>f`` suffix), the neck's
+            auxiliary losses (named the same way; none without labels) and
+            the distillation term (``loss_distill``).
         """
         counts = self.frame_counts
         clips = self._clips_by_count(inputs)
         self._check_sampled_counts(inputs, data_samples)
         logits, losses = {}, {}
         for count, clip in zip(counts, clips):
-            with self.backbone.frame_count(count):
-                feats, head_kwargs = self.extract_feat(
-                    clip.contiguous(), data_samples=data_samples)
+            frozen = self.teacher_frozen and count == counts[-1]
+            with self._frozen_teacher() if frozen else nullcontext():
+                with self.backbone.frame_count(count):
+                    # Without labels (or for the frozen teacher) the samples
+                    # stay away from the neck, which then computes no
+                    # auxiliary loss, as at test time.
+                    feats, head_kwargs = self.extract_feat(
+                        clip.contiguous(),
+                        data_samples=None if frozen
+                        or self.supervision == 'none' else data_samples)
+                with _head_segments(self.cls_head, count):
+                    aux = head_kwargs.pop('loss_aux', {})
+                    logits[count] = self.cls_head(feats, **head_kwargs)
             suffix = '' if count == counts[-1] else f'_{count}f'
-            for name, value in head_kwargs.pop('loss_aux', {}).items():
-                losses[name + suffix] = value
-            with _head_segments(self.cls_head, count):
-                logits[count] = self.cls_head(feats, **head_kwargs)
-        losses.update(
-            self.cls_head.loss_by_feat(logits[counts[-1]], data_samples))
-        losses.update(self.distill_loss(logits))
+            if not frozen:
+                losses.update({name + suffix: v for name, v in aux.items()})
+            if self.supervision == 'every' or (self.supervision == 'highest'
+                                               and count == counts[-1]):
+                losses.update({
+                    name + suffix: value
+                    for name, value in self.cls_head.loss_by_feat(
+                        logits[count], data_samples).items()
+                })
+        if self.distill_loss is not None:
+            losses.update(self.distill_loss(logits))
         return losses
+
+    def train_step(self, data, optim_wrapper) -> Dict[str, torch.Tensor]:
+        """MMEngine's training step; with nothing trainable
+        (``trainable=()``) a forward pass that re-estimates the lower
+        counts' norm statistics, with no optimizer step."""
+        if any(p.requires_grad for p in self.parameters()):
+            return super().train_step(data, optim_wrapper)
+        with torch.no_grad():
+            data = self.data_preprocessor(data, True)
+            losses = self._run_forward(data, mode='loss')
+        return self.parse_losses(losses)[1]
 
     def _check_sampled_counts(self, inputs: torch.Tensor,
                               data_samples: SampleList) -> None:

@@ -29,9 +29,8 @@ def test_a_list_of_files_gives_samples_without_labels(tmp_path):
 
 def test_the_labels_of_an_mmaction2_list_are_not_read(tmp_path):
     dataset = build(tmp_path, 'a.mp4 3\nb.mp4 1\n')
-    assert [dataset[i]['filename'] for i in range(2)] == [
-        '/data/a.mp4', '/data/b.mp4'
-    ]
+    assert [dataset[i]['filename']
+            for i in range(2)] == ['/data/a.mp4', '/data/b.mp4']
     assert all('label' not in dataset[i] for i in range(2))
 
 

@@ -3,6 +3,7 @@ tools/train.py (configs/demo/ffn_convert_tsm_r18_demo.py) with a list of
 videos that holds no label, and the result used as any mmffn checkpoint."""
 import os.path as osp
 import re
+import socket
 import sys
 
 import pytest
@@ -148,3 +149,30 @@ def test_conversion_resumes(converted, tiny_video_root):
     assert f'resumed epoch: 0, iter: {STEPS}' in log, log[-3000:]
     assert re.search(rf'Iter\(train\) \[{STEPS + 3}/{STEPS + 3}\]', log)
     assert not re.search(rf'Iter\(train\) \[{STEPS}/', log)
+
+
+def test_conversion_runs_on_two_processes(converted, tiny_video_root,
+                                          tmp_path):
+    """dist_train.sh (gloo on CPU): the saved teacher and every shared weight
+    are still the stock model's; the 4-frame branch moved."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    work_dir = str(tmp_path / 'dist')
+    run_tool([
+        'bash', 'tools/dist_train.sh', CONVERT, '2', '--work-dir', work_dir,
+        '--cfg-options', *conversion_options(tiny_video_root,
+                                             converted['video_list'],
+                                             converted['stock'], steps=3)
+    ],
+             env=dict(PORT=str(port)))
+    state = torch.load(
+        osp.join(work_dir, 'iter_3.pth'), weights_only=False)['state_dict']
+    stock = torch.load(converted['stock'], weights_only=False)['state_dict']
+    for key, value in state.items():
+        plain = re.sub(r'\.branches\.\d+', '', key)
+        if '.branches.16.' in key or not re.search(
+                r'\.(branches|alteration)\.', key):
+            assert torch.equal(value, stock[plain]), key
+    assert any(not torch.equal(v, stock[re.sub(r'\.branches\.\d+', '', k)])
+               for k, v in state.items() if '.branches.4.' in k)

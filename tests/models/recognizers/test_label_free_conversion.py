@@ -6,8 +6,10 @@ from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
+from shared_builders import TINY_SLOWFAST, TINY_X3D
 
 import mmffn  # noqa: F401
+from mmffn.models.model_conversion import frame_flexible_model
 from mmffn.models.recognizers.trainable_parts import parameter_parts
 from mmffn.models.stock_checkpoint import checkpoint_frames
 
@@ -244,3 +246,34 @@ def test_nothing_trainable_only_reestimates_the_lower_norms(stock_checkpoint):
 def test_bad_training_options_are_refused(options, message):
     with pytest.raises((ValueError, TypeError), match=message):
         build(ffn_cfg(**options))
+
+
+@pytest.mark.parametrize('stock_cfg', [TINY_X3D, TINY_SLOWFAST],
+                         ids=['x3d', 'slowfast'])
+def test_a_3d_stock_checkpoint_fills_every_count(stock_cfg, tmp_path,
+                                                 randomise_norms):
+    """The same loading for a 3D family: RecognizerFFN3D at every count
+    computes the stock Recognizer3D on that count's clip."""
+    init_default_scope('mmaction')
+    torch.manual_seed(0)
+    stock = MODELS.build(stock_cfg)
+    randomise_norms(stock)
+    path = tmp_path / 'stock3d.pth'
+    torch.save(dict(state_dict=stock.state_dict()), path)
+    counts = (2, 4)
+    cfg = frame_flexible_model(stock_cfg, counts)
+    cfg.update(stock_checkpoint=str(path), supervision='none',
+               trainable=('norms', 'adapters'))
+    ffn = MODELS.build(cfg)
+    ffn.init_weights()
+    stock.eval()
+    ffn.eval()
+    with torch.no_grad():
+        for count in counts:
+            clips = torch.randn(2, 1, 3, ffn.backbone.input_frames(count), 32,
+                                32)
+            torch.testing.assert_close(
+                ffn._forward(clips, stage='head'),
+                stock._forward(clips, stage='head'),
+                atol=1e-5,
+                rtol=1e-5)

@@ -26,7 +26,7 @@ train_cfg = dict(
     type='IterBasedTrainLoop',
     max_iters=steps,
     val_interval=steps)
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.))
+optim_wrapper = dict(optimizer=dict(lr=3e-3, weight_decay=0.))
 param_scheduler = [
     dict(
         type='CosineAnnealingLR',

@@ -65,3 +65,51 @@ def run_tool(args, timeout=600, env=None, check=True):
             f'--- stdout (tail) ---\n{proc.stdout[-4000:]}\n'
             f'--- stderr (tail) ---\n{proc.stderr[-6000:]}')
     return proc
+
+
+# --- Shipped configs shrunk to the tiny videos -------------------------------
+# The recipes' 256 px resize and 224 px crops, scaled to the 32 px videos.
+SIZES = {256: 40, 224: 32}
+
+
+def first_videos(video_root, out_root, split, count=2):
+    """An annotation file with the first ``count`` videos of ``split``."""
+    with open(osp.join(video_root, f'{split}.txt')) as f:
+        lines = f.readlines()[:count]
+    os.makedirs(out_root, exist_ok=True)
+    ann = osp.join(out_root, f'{split}.txt')
+    with open(ann, 'w') as f:
+        f.writelines(lines)
+    return ann
+
+
+def shrink(pipeline):
+    for step in pipeline:
+        for key in ('scale', 'input_size', 'crop_size'):
+            value = step.get(key)
+            if isinstance(value, int):
+                step[key] = SIZES.get(value, value)
+            elif isinstance(value, (tuple, list)):
+                step[key] = tuple(SIZES.get(v, v) for v in value)
+        # Several views are kept, fewer of them: 10 x 3 crops of 64 frames
+        # would dominate the run.
+        if step['type'] in ('SampleFrames', 'UniformSample') and step.get(
+                'clip_len', 1) > 1 and step.get('num_clips', 1) > 2:
+            step['num_clips'] = 2
+
+
+def point_to_data(loader, ann, prefix, kind):
+    dataset = loader.dataset
+    dataset.ann_file = ann
+    dataset.pop('delimiter', None)  # UniFormer's test list is a csv file
+    dataset.data_prefix = dict(img=prefix) if kind == 'rawframes' else dict(
+        video=prefix)
+    loader.batch_size, loader.num_workers = 1, 0
+    loader.persistent_workers = False
+    shrink(dataset.pipeline)
+
+
+def dumped(cfg, path):
+    """Write ``cfg`` where tools/train.py and tools/test.py can read it."""
+    cfg.dump(str(path))
+    return str(path)

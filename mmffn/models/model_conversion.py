@@ -86,7 +86,7 @@ FFN_RECOGNIZERS = {
 }
 # Arguments the FFN versions add to the stock backbones and recognizer.
 FFN_BACKBONE_KEYS = ('num_segments_list', 'branch_policy', 'weight_alteration',
-                     'alteration_init_std')
+                     'alteration_init_std', 'rate_specific_norms')
 FFN_RECOGNIZER_KEYS = ('distill_loss', 'supervision', 'trainable',
                        'stock_checkpoint')
 

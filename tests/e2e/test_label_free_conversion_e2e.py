@@ -161,9 +161,11 @@ def test_conversion_runs_on_two_processes(converted, tiny_video_root,
     work_dir = str(tmp_path / 'dist')
     run_tool([
         'bash', 'tools/dist_train.sh', CONVERT, '2', '--work-dir', work_dir,
-        '--cfg-options', *conversion_options(tiny_video_root,
-                                             converted['video_list'],
-                                             converted['stock'], steps=3)
+        '--cfg-options', *conversion_options(
+            tiny_video_root,
+            converted['video_list'],
+            converted['stock'],
+            steps=3)
     ],
              env=dict(PORT=str(port)))
     state = torch.load(

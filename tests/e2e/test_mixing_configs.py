@@ -12,7 +12,8 @@ import sys
 import cv2
 import decord
 import pytest
-from e2e_helpers import REPO, TOP1, run_tool
+from e2e_helpers import (REPO, TOP1, dumped, first_videos, point_to_data,
+                         run_tool)
 from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.fileio import load
@@ -30,19 +31,6 @@ MIXINS = {
     'ffn_from_x3d_s_k400.py': 'videos',
     'ffn_from_uniformer_small_k400.py': 'videos',
 }
-# The recipes' 256 px resize and 224 px crops, scaled to the 32 px videos.
-SIZES = {256: 40, 224: 32}
-
-
-def _first_videos(video_root, out_root, split, count=2):
-    """An annotation file with the first ``count`` videos of ``split``."""
-    with open(osp.join(video_root, f'{split}.txt')) as f:
-        lines = f.readlines()[:count]
-    os.makedirs(out_root, exist_ok=True)
-    ann = osp.join(out_root, f'{split}.txt')
-    with open(ann, 'w') as f:
-        f.writelines(lines)
-    return ann
 
 
 def _rawframes(video_root, out_root, split, dataset):
@@ -51,7 +39,7 @@ def _rawframes(video_root, out_root, split, dataset):
     template = dataset.get('filename_tmpl', 'img_{:05}.jpg')
     start = dataset.get('start_index', 1)
     lines = []
-    with open(_first_videos(video_root, out_root, split)) as f:
+    with open(first_videos(video_root, out_root, split)) as f:
         for line in f:
             video, label = line.split()
             folder = osp.splitext(osp.basename(video))[0]
@@ -66,38 +54,6 @@ def _rawframes(video_root, out_root, split, dataset):
     with open(ann, 'w') as f:
         f.writelines(lines)
     return ann
-
-
-def _shrink(pipeline):
-    for step in pipeline:
-        for key in ('scale', 'input_size', 'crop_size'):
-            value = step.get(key)
-            if isinstance(value, int):
-                step[key] = SIZES.get(value, value)
-            elif isinstance(value, (tuple, list)):
-                step[key] = tuple(SIZES.get(v, v) for v in value)
-        # Several views are kept, fewer of them: 10 x 3 crops of 64 frames
-        # would dominate the run.
-        if step['type'] in ('SampleFrames', 'UniformSample') and step.get(
-                'clip_len', 1) > 1 and step.get('num_clips', 1) > 2:
-            step['num_clips'] = 2
-
-
-def _point_to_data(loader, ann, prefix, kind):
-    dataset = loader.dataset
-    dataset.ann_file = ann
-    dataset.pop('delimiter', None)  # UniFormer's test list is a csv file
-    dataset.data_prefix = dict(img=prefix) if kind == 'rawframes' else dict(
-        video=prefix)
-    loader.batch_size, loader.num_workers = 1, 0
-    loader.persistent_workers = False
-    _shrink(dataset.pipeline)
-
-
-def _dumped(cfg, path):
-    """Write ``cfg`` where tools/train.py and tools/test.py can read it."""
-    cfg.dump(str(path))
-    return str(path)
 
 
 @pytest.mark.parametrize('name', list(MIXINS))
@@ -115,8 +71,8 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
                               cfg.test_dataloader.dataset)
     else:
         root = tiny_video_root
-        train_ann = _first_videos(root, str(tmp_path / 'ann'), 'train')
-        test_ann = _first_videos(root, str(tmp_path / 'ann'), 'val')
+        train_ann = first_videos(root, str(tmp_path / 'ann'), 'train')
+        test_ann = first_videos(root, str(tmp_path / 'ann'), 'val')
     work_dir = str(tmp_path / 'work')
     cfg.model.backbone.pretrained = None
     cfg.model.cls_head.num_classes = 2
@@ -125,7 +81,7 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
     cfg.param_scheduler = None
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=1, by_epoch=False)
-    _point_to_data(cfg.train_dataloader, train_ann, root, kind)
+    point_to_data(cfg.train_dataloader, train_ann, root, kind)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     sample = DATASETS.build(cfg.train_dataloader.dataset)[0]
     # 4 + 8 + 16 frames (SlowFast: slow frames x resample_rate)
@@ -136,7 +92,7 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
         assert sample['inputs'].shape[:2] == (28, 3)
     run_tool([
         sys.executable, 'tools/train.py',
-        _dumped(cfg, tmp_path / 'train_config.py'), '--work-dir', work_dir
+        dumped(cfg, tmp_path / 'train_config.py'), '--work-dir', work_dir
     ])
     checkpoint = osp.join(work_dir, 'iter_1.pth')
     assert osp.isfile(checkpoint)
@@ -149,11 +105,11 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
                                      per_count)
         loader.pop('_delete_')
         test_cfg.test_dataloader = loader
-        _point_to_data(test_cfg.test_dataloader, test_ann, root, kind)
+        point_to_data(test_cfg.test_dataloader, test_ann, root, kind)
         dump = str(tmp_path / f'preds_{frames}.pkl')
         proc = run_tool([
             sys.executable, 'tools/test.py',
-            _dumped(test_cfg, tmp_path / f'test_config_{frames}.py'),
+            dumped(test_cfg, tmp_path / f'test_config_{frames}.py'),
             checkpoint, '--work-dir',
             str(tmp_path / f'test_{frames}'), '--dump', dump
         ])
@@ -170,7 +126,7 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
 def test_mixing_config_dist_train_two_cpu_processes(tiny_video_root, tmp_path):
     """tools/dist_train.sh with 2 CPU processes on a mixing config (the
     MobileNetV2-TSM one, the cheapest), its recipe shrunk by --cfg-options."""
-    ann = _first_videos(tiny_video_root, str(tmp_path / 'ann'), 'train', 4)
+    ann = first_videos(tiny_video_root, str(tmp_path / 'ann'), 'train', 4)
     work_dir = str(tmp_path / 'work')
     proc = run_tool([
         'bash', 'tools/dist_train.sh',

@@ -109,19 +109,27 @@ class FrameFlexibleMixin:
             num_segments, 'num_segments')
         return counts, default
 
-    def _make_frame_flexible(self, counts: Tuple[int, ...], default: int,
-                             branch_policy: str, weight_alteration: bool,
-                             alteration_init_std: float) -> None:
-        """Convert the built stock structure in place (see module doc)."""
+    def _make_frame_flexible(self,
+                             counts: Tuple[int, ...],
+                             default: int,
+                             branch_policy: str,
+                             weight_alteration: bool,
+                             alteration_init_std: float,
+                             rate_specific_norms: bool = True) -> None:
+        """Convert the built stock structure in place (see module doc).
+        ``rate_specific_norms=False`` keeps one norm shared by every count
+        (the paper's "without specialised normalisation" ablation)."""
         self.num_segments_list = counts
         self.branch_policy = branch_policy
         self.weight_alteration = bool(weight_alteration)
         self.alteration_init_std = float(alteration_init_std)
+        self.rate_specific_norms = bool(rate_specific_norms)
         self._frame_count = default
         branch = self.branch_for(default)  # raises for 'strict' and unknown
         if self.weight_alteration:
             self._add_weight_alteration(branch)
-        convert_to_rate_specific_norms(self, counts, active=branch)
+        if self.rate_specific_norms:
+            convert_to_rate_specific_norms(self, counts, active=branch)
         self._set_frame_count(default)
 
     def _add_weight_alteration(self, branch: int) -> None:
@@ -279,6 +287,8 @@ class FrameFlexibleMixin:
         freeze the stem's copies of the 2nd and later counts, and counting
         every norm would also freeze the BatchNorm3d of non-local blocks.
         """
+        if not self.rate_specific_norms:
+            return super()._partial_bn()  # one norm per layer, as stock
         logger = MMLogger.get_current_instance()
         logger.info('Freezing BatchNorm2D except the first one (all its '
                     'frame-count copies).')

@@ -40,6 +40,9 @@ class FrameFlexible3DMixin(FrameFlexibleMixin):
             front of the convs named by ``adapter_sites``. Defaults to True.
         alteration_init_std (float): Std of the adapters' normal init.
             Defaults to 1e-3.
+        rate_specific_norms (bool): Whether every count gets its own norms
+            (specialised normalisation); False shares them (an ablation).
+            Defaults to True.
         **kwargs: Arguments of the stock class.
     """
 
@@ -49,6 +52,7 @@ class FrameFlexible3DMixin(FrameFlexibleMixin):
                  branch_policy: str = 'nearest',
                  weight_alteration: bool = True,
                  alteration_init_std: float = 1e-3,
+                 rate_specific_norms: bool = True,
                  **kwargs) -> None:
         counts, default = self._check_frame_arguments(num_segments_list,
                                                       num_segments,
@@ -63,7 +67,8 @@ class FrameFlexible3DMixin(FrameFlexibleMixin):
         self._stock_kwargs = dict(kwargs)
         super().__init__(**kwargs)
         self._make_frame_flexible(counts, default, branch_policy,
-                                  weight_alteration, alteration_init_std)
+                                  weight_alteration, alteration_init_std,
+                                  rate_specific_norms)
 
     def input_frames(self, count: Optional[int] = None) -> int:
         """Frames of the input clip at ``count`` (default: the active

@@ -47,6 +47,9 @@ class MobileNetV2TSM_FFN(FrameFlexibleMixin, MobileNetV2TSM):
             Defaults to True.
         alteration_init_std (float): Std of the adapters' normal init.
             Defaults to 1e-3.
+        rate_specific_norms (bool): Whether every count gets its own norms
+            (specialised normalisation); False shares them (an ablation).
+            Defaults to True.
         pretrained (str, optional): Local checkpoint loaded into every
             branch by :meth:`init_weights`. Defaults to None.
         **kwargs: Arguments of ``MobileNetV2TSM`` (``is_shift``,
@@ -69,6 +72,7 @@ class MobileNetV2TSM_FFN(FrameFlexibleMixin, MobileNetV2TSM):
                  branch_policy: str = 'nearest',
                  weight_alteration: bool = True,
                  alteration_init_std: float = 1e-3,
+                 rate_specific_norms: bool = True,
                  pretrained: Optional[str] = None,
                  **kwargs) -> None:
         counts, default = self._check_frame_arguments(num_segments_list,
@@ -83,7 +87,8 @@ class MobileNetV2TSM_FFN(FrameFlexibleMixin, MobileNetV2TSM):
         super().__init__(num_segments=default, pretrained=None, **kwargs)
         self.pretrained = pretrained
         self._make_frame_flexible(counts, default, branch_policy,
-                                  weight_alteration, alteration_init_std)
+                                  weight_alteration, alteration_init_std,
+                                  rate_specific_norms)
 
     # No _init_from_scratch of its own: MobileNetV2 has no init_weights, so
     # the mixin's (BaseModule's init_cfg) is the stock scratch init, and it

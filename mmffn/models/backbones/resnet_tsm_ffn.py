@@ -49,6 +49,9 @@ class ResNetTSM_FFN(FrameFlexibleMixin, ResNetTSM):
             front of every block's first conv. Defaults to True.
         alteration_init_std (float): Std of the adapters' normal init.
             Defaults to 1e-3.
+        rate_specific_norms (bool): Whether every count gets its own norms
+            (specialised normalisation); False shares them (an ablation).
+            Defaults to True.
         **kwargs: Arguments of ``ResNetTSM`` (``shift_div``, ``shift_place``,
             ``is_shift``, ``temporal_pool``, ``non_local``, ``norm_cfg``,
             ``norm_eval``, ``partial_bn``, ``frozen_stages``, ...).
@@ -66,6 +69,7 @@ class ResNetTSM_FFN(FrameFlexibleMixin, ResNetTSM):
                  branch_policy: str = 'nearest',
                  weight_alteration: bool = True,
                  alteration_init_std: float = 1e-3,
+                 rate_specific_norms: bool = True,
                  **kwargs) -> None:
         counts, default = self._check_frame_arguments(num_segments_list,
                                                       num_segments,
@@ -80,7 +84,8 @@ class ResNetTSM_FFN(FrameFlexibleMixin, ResNetTSM):
                                  f'{odd[0]} in {counts}')
         super().__init__(depth, num_segments=default, **kwargs)
         self._make_frame_flexible(counts, default, branch_policy,
-                                  weight_alteration, alteration_init_std)
+                                  weight_alteration, alteration_init_std,
+                                  rate_specific_norms)
 
     def _frame_kind(self, name: str, module: nn.Module) -> str:
         """With temporal_pool, layer2 pools T -> T // 2 before its blocks:

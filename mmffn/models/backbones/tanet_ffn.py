@@ -86,6 +86,9 @@ class TANet_FFN(FrameFlexibleMixin, TANet):
             front of every Bottleneck's first conv. Defaults to True.
         alteration_init_std (float): Std of the adapters' normal init.
             Defaults to 1e-3.
+        rate_specific_norms (bool): Whether every count gets its own norms
+            (specialised normalisation); False shares them (an ablation).
+            Defaults to True.
         pretrained (str, optional): A local checkpoint: a stock TANet (its
             ``G`` fills the copy of its own count; the other copies keep
             their init), a TANet_FFN, or a ResNet/torchvision ResNet (every
@@ -105,6 +108,7 @@ class TANet_FFN(FrameFlexibleMixin, TANet):
                  branch_policy: str = 'nearest',
                  weight_alteration: bool = True,
                  alteration_init_std: float = 1e-3,
+                 rate_specific_norms: bool = True,
                  pretrained: Optional[str] = None,
                  **kwargs) -> None:
         counts, default = self._check_frame_arguments(num_segments_list,
@@ -135,7 +139,8 @@ class TANet_FFN(FrameFlexibleMixin, TANet):
                 existing={default: stock} if default in counts else None)
             tam.G.train(stock.training)
         self._make_frame_flexible(counts, default, branch_policy,
-                                  weight_alteration, alteration_init_std)
+                                  weight_alteration, alteration_init_std,
+                                  rate_specific_norms)
 
     def _set_frame_count(self, num_frames: int):
         if num_frames < MIN_FRAMES:

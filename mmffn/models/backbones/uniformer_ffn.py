@@ -51,6 +51,9 @@ class UniFormer_FFN(FrameFlexible3DMixin, UniFormer):
             front of ``pos_embed`` of every block. Defaults to True.
         alteration_init_std (float): Std of the adapters' normal init.
             Defaults to 1e-3.
+        rate_specific_norms (bool): Whether every count gets its own norms
+            (specialised normalisation); False shares them (an ablation).
+            Defaults to True.
         **kwargs: Arguments of :class:`UniFormer` (``depth``,
             ``embed_dim``, ``head_dim``, ``pretrained``, ``pretrained2d``,
             ``drop_path_rate``, ...).

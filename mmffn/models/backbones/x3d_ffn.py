@@ -42,6 +42,9 @@ class X3D_FFN(FrameFlexible3DMixin, X3D):
             front of ``conv1`` of every block. Defaults to True.
         alteration_init_std (float): Std of the adapters' normal init.
             Defaults to 1e-3.
+        rate_specific_norms (bool): Whether every count gets its own norms
+            (specialised normalisation); False shares them (an ablation).
+            Defaults to True.
         **kwargs: Arguments of :class:`X3D` (``gamma_w``, ``gamma_b``,
             ``gamma_d``, ``pretrained``, ``norm_eval``, ``frozen_stages``,
             ``zero_init_residual``, ...).

@@ -248,8 +248,8 @@ def test_bad_training_options_are_refused(options, message):
         build(ffn_cfg(**options))
 
 
-@pytest.mark.parametrize('stock_cfg', [TINY_X3D, TINY_SLOWFAST],
-                         ids=['x3d', 'slowfast'])
+@pytest.mark.parametrize(
+    'stock_cfg', [TINY_X3D, TINY_SLOWFAST], ids=['x3d', 'slowfast'])
 def test_a_3d_stock_checkpoint_fills_every_count(stock_cfg, tmp_path,
                                                  randomise_norms):
     """The same loading for a 3D family: RecognizerFFN3D at every count
@@ -262,8 +262,10 @@ def test_a_3d_stock_checkpoint_fills_every_count(stock_cfg, tmp_path,
     torch.save(dict(state_dict=stock.state_dict()), path)
     counts = (2, 4)
     cfg = frame_flexible_model(stock_cfg, counts)
-    cfg.update(stock_checkpoint=str(path), supervision='none',
-               trainable=('norms', 'adapters'))
+    cfg.update(
+        stock_checkpoint=str(path),
+        supervision='none',
+        trainable=('norms', 'adapters'))
     ffn = MODELS.build(cfg)
     ffn.init_weights()
     stock.eval()

@@ -1,0 +1,98 @@
+"""What the demo-set studies share: running repo commands, pointing the demo
+configs at a data set, reading frame sweeps and summarising over seeds."""
+import csv
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEMO = osp.join(REPO, 'configs', 'demo')
+QUICK_DATA = dict(num_train=16, num_val=8, num_frames=24)
+
+
+def run(args):
+    """``python args...`` in the repo, two OpenMP threads, checked."""
+    env = dict(os.environ)
+    env.setdefault('OMP_NUM_THREADS', '2')
+    subprocess.run([sys.executable] + args, cwd=REPO, env=env, check=True)
+
+
+def demo_data(quick, root=None):
+    """(root, ``--cfg-options`` pointing every loader at it) of the demo
+    set (generated once, in ``root`` or data/; the quick one is tiny)."""
+    from mmffn.datasets.synthetic import generate_temporal_video_dataset
+    root = root or osp.join(REPO, 'data',
+                            'ffn_demo_quick' if quick else 'ffn_demo')
+    manifest = generate_temporal_video_dataset(
+        root, seed=0, **(QUICK_DATA if quick else {}))
+    num_classes = len(manifest['classes'])
+    options = [
+        f'num_classes={num_classes}',
+        f'model.cls_head.num_classes={num_classes}'
+    ]
+    for split in ('train', 'val', 'test'):
+        ann = 'train.txt' if split == 'train' else 'val.txt'
+        options += [
+            f'{split}_dataloader.dataset.ann_file={root}/{ann}',
+            f'{split}_dataloader.dataset.data_prefix.video={root}'
+        ]
+    return root, options
+
+
+def epochs_options(epochs):
+    """An epoch-based demo schedule shortened to ``epochs``."""
+    return [
+        f'train_cfg.max_epochs={epochs}', f'param_scheduler.0.T_max={epochs}',
+        f'param_scheduler.0.end={epochs}'
+    ]
+
+
+def last_checkpoint(work_dir):
+    path = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        checkpoint = f.read().strip()
+    return checkpoint if osp.isfile(checkpoint) else None
+
+
+def read_sweep(path):
+    """{label: {frames: top-1 %}} of a frame_sweep.csv."""
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    return {
+        label: {int(r[0]): float(r[i + 1])
+                for r in rows[1:]}
+        for i, label in enumerate(rows[0][1:])
+    }
+
+
+def mean_std(values):
+    values = list(values)
+    return (statistics.mean(values),
+            statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def plot(path, frames, rows, title=None):
+    """Mean and standard deviation per row ({label: {frames: (m, s)}})."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for label, row in rows.items():
+        ax.errorbar(
+            frames, [row[t][0] for t in frames], [row[t][1] for t in frames],
+            marker='o',
+            capsize=3,
+            label=label)
+    ax.set_xlabel('frames at test time')
+    ax.set_ylabel('top-1 %')
+    ax.set_xticks(frames)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

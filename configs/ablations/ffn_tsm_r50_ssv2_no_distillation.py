@@ -1,0 +1,3 @@
+# FFN without distillation: the head's cross-entropy on every count instead.
+_base_ = ['../ffn_tsm_r50_ssv2.py']
+model = dict(supervision='every', distill_loss=None)

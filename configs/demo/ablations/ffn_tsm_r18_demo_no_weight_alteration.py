@@ -1,0 +1,3 @@
+# FFN without weight alteration: no per-count adapters.
+_base_ = ['../ffn_tsm_r18_demo.py']
+model = dict(backbone=dict(weight_alteration=False))

@@ -1,6 +1,7 @@
 """Label-free conversion of a trained stock TSM checkpoint through
 tools/train.py (configs/demo/ffn_convert_tsm_r18_demo.py) with a list of
 videos that holds no label, and the result used as any mmffn checkpoint."""
+import glob
 import os.path as osp
 import re
 import socket
@@ -105,6 +106,21 @@ def test_conversion_keeps_the_teacher_and_changes_the_low_counts(converted):
     for count in (4, 8):
         assert any(f'alteration.{count}.' in k for k in moved)
         assert any(k.endswith(f'branches.{count}.weight') for k in moved)
+
+
+def test_inference_recognizer_on_the_converted_checkpoint(
+        converted, tiny_video_root):
+    """MMAction2's inference API at the config's 16 frames: the converted
+    model's scores are the stock model's."""
+    from mmaction.apis import inference_recognizer
+    video = sorted(glob.glob(osp.join(tiny_video_root, 'videos', 'val_*')))[0]
+    stock = build(TSM_DEMO, converted['stock'])
+    ffn = build(CONVERT, osp.join(converted['work_dir'], f'iter_{STEPS}.pth'),
+                **{'model.stock_checkpoint': None})
+    want = inference_recognizer(stock, video).pred_score
+    got = inference_recognizer(ffn, video).pred_score
+    assert got.shape == (len(TINY_CLASSES), )
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
 def test_the_converted_checkpoint_tests_and_deploys(converted, tiny_video_root,

@@ -17,7 +17,7 @@ from ..backbones import FrameFlexible3DMixin, FrameFlexibleMixin
 from ..losses import TemporalDistillationLoss
 from ..model_conversion import FAMILIES
 from ..stock_checkpoint import load_stock_checkpoint
-from .trainable_parts import check_trainable, freeze_all_but
+from .trainable_parts import check_trainable, freeze_all_but, freezes_teacher
 
 SUPERVISION = ('highest', 'every', 'none')
 
@@ -126,8 +126,7 @@ class FrameFlexibleRecognizerMixin:
                 f'without a loss under supervision={supervision!r}; give a '
                 "distill_loss or use supervision='every'.")
         parts = check_trainable(trainable)
-        frozen = parts is not None and not {'teacher', 'shared'} & set(parts)
-        if frozen and supervision == 'highest':
+        if freezes_teacher(parts) and supervision == 'highest':
             raise ValueError(
                 f'trainable={parts} freezes the highest count, so the '
                 "head's loss on it (supervision='highest') trains nothing; "
@@ -138,8 +137,7 @@ class FrameFlexibleRecognizerMixin:
     def teacher_frozen(self) -> bool:
         """bool: The highest count keeps its loaded function: none of its
         parameters trains and it runs in eval mode."""
-        return self.trainable is not None and not {'teacher', 'shared'} & set(
-            self.trainable)
+        return freezes_teacher(self.trainable)
 
     def init_weights(self) -> None:
         """The stock initialisation, then ``stock_checkpoint`` if given."""

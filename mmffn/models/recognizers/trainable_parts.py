@@ -36,6 +36,12 @@ def check_trainable(trainable: Optional[Sequence[str]]
     return tuple(trainable)
 
 
+def freezes_teacher(trainable: Optional[Sequence[str]]) -> bool:
+    """Whether ``trainable`` leaves every parameter of the highest count
+    (its private parts and the shared weights) untrained."""
+    return trainable is not None and not {'teacher', 'shared'} & set(trainable)
+
+
 def parameter_parts(model: nn.Module, highest: int) -> Dict[str, str]:
     """The part (one of :data:`PARTS`) of every named parameter of
     ``model``; ``highest`` is the teacher's count."""

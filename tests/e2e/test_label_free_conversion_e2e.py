@@ -175,7 +175,7 @@ def test_conversion_runs_on_two_processes(converted, tiny_video_root,
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
     work_dir = str(tmp_path / 'dist')
-    run_tool([
+    proc = run_tool([
         'bash', 'tools/dist_train.sh', CONVERT, '2', '--work-dir', work_dir,
         '--cfg-options', *conversion_options(
             tiny_video_root,
@@ -183,7 +183,15 @@ def test_conversion_runs_on_two_processes(converted, tiny_video_root,
             converted['stock'],
             steps=3)
     ],
-             env=dict(PORT=str(port)))
+                    env=dict(PORT=str(port)),
+                    check=False)
+    if proc.returncode:
+        # Only gloo's abort at interpreter teardown after a finished run
+        # (pytorch/pytorch#190489, docs/upstream_fixes.md) is tolerated:
+        # seen once under load despite finish_process_group's barrier.
+        assert 'terminate called without an active exception' in (
+            proc.stderr) and 'Saving checkpoint at 3 iterations' in (
+                proc.stdout + proc.stderr), proc.stderr[-4000:]
     state = torch.load(
         osp.join(work_dir, 'iter_3.pth'), weights_only=False)['state_dict']
     stock = torch.load(converted['stock'], weights_only=False)['state_dict']

@@ -19,8 +19,9 @@ import json
 import os.path as osp
 import time
 
-from study_runs import (DEMO, REPO, demo_data, epochs_options, last_checkpoint,
-                        mean_std, plot, read_sweep, run)
+from study_runs import (DEMO, REPO, add_study_arguments, demo_data,
+                        epochs_options, last_checkpoint, plot, read_sweep, run,
+                        summarise)
 
 # label: (config under configs/demo, trained counts)
 VARIANTS = {
@@ -86,14 +87,7 @@ def sweep(seed, work_root, pairs, labels, counts, frames, options):
 
 
 def write(out, per_seed, frames, seconds, train_seconds):
-    labels = list(next(iter(per_seed.values())))
-    summary = {
-        label: {
-            t: mean_std(rows[label][t] for rows in per_seed.values())
-            for t in frames
-        }
-        for label in labels
-    }
+    summary = summarise(per_seed, frames)
     seeds = sorted(per_seed)
     lines = [
         f'Seeds {seeds}: top-1 % on the 400 validation videos, mean ± '
@@ -136,7 +130,7 @@ def write(out, per_seed, frames, seconds, train_seconds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    add_study_arguments(parser, 'ablation_study')
     parser.add_argument(
         '--variants',
         nargs='+',
@@ -144,11 +138,6 @@ def main():
         default=list(VARIANTS),
         metavar='LABEL',
         help='a subset of VARIANTS (default: all)')
-    parser.add_argument('--quick', action='store_true')
-    parser.add_argument(
-        '--data-root', default=None, help='default: data/ffn_demo(_quick)')
-    parser.add_argument('--work-dir', default=None)
-    parser.add_argument('--out', default=None)
     args = parser.parse_args()
     quick = args.quick
     work_root = args.work_dir or osp.join(

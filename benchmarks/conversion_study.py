@@ -16,8 +16,9 @@ import json
 import os.path as osp
 import time
 
-from study_runs import (DEMO, REPO, demo_data, epochs_options, last_checkpoint,
-                        mean_std, plot, read_sweep, run)
+from study_runs import (DEMO, REPO, add_study_arguments, demo_data,
+                        epochs_options, last_checkpoint, mean_std, plot,
+                        read_sweep, run, summarise)
 
 STOCK = osp.join(DEMO, 'tsm_r18_16f_demo.py')
 CONVERT = osp.join(DEMO, 'ffn_convert_tsm_r18_demo.py')
@@ -44,14 +45,7 @@ def schedule(steps):
 
 def write_outputs(out, per_seed, times, frames, stock_row, seconds):
     seeds = sorted(per_seed)
-    labels = list(next(iter(per_seed.values())))
-    summary = {
-        label: {
-            t: mean_std(rows[label][t] for rows in per_seed.values())
-            for t in frames
-        }
-        for label in labels
-    }
+    summary = summarise(per_seed, frames)
     lines = [
         f'Seeds {seeds} (data order and frame draws of the conversion; one '
         'stock TSM checkpoint): top-1 % on the 400 validation videos, mean ± '
@@ -86,18 +80,13 @@ def write_outputs(out, per_seed, times, frames, stock_row, seconds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    add_study_arguments(parser, 'conversion_study')
     parser.add_argument(
         '--stock-checkpoint',
         default=None,
         help='the demo TSM to convert (default: trained here with seed '
         '--stock-seed)')
     parser.add_argument('--stock-seed', type=int, default=0)
-    parser.add_argument('--quick', action='store_true')
-    parser.add_argument(
-        '--data-root', default=None, help='default: data/ffn_demo(_quick)')
-    parser.add_argument('--work-dir', default=None)
-    parser.add_argument('--out', default=None)
     args = parser.parse_args()
     quick = args.quick
     work_root = args.work_dir or osp.join(

@@ -75,6 +75,31 @@ def mean_std(values):
             statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def summarise(per_seed, frames):
+    """{label: {frames: (mean, std)}} over the seeds of ``per_seed``
+    ({seed: {label: {frames: top-1 %}}})."""
+    labels = list(next(iter(per_seed.values())))
+    return {
+        label: {
+            t: mean_std(rows[label][t] for rows in per_seed.values())
+            for t in frames
+        }
+        for label in labels
+    }
+
+
+def add_study_arguments(parser, name):
+    """--seeds, --quick, --data-root, --work-dir and --out of a study."""
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--quick', action='store_true')
+    parser.add_argument(
+        '--data-root', default=None, help='default: data/ffn_demo(_quick)')
+    parser.add_argument(
+        '--work-dir', default=None, help=f'default: work_dirs/{name}(_quick)')
+    parser.add_argument(
+        '--out', default=None, help='default: docs/<study> (quick: work dir)')
+
+
 def plot(path, frames, rows, title=None):
     """Mean and standard deviation per row ({label: {frames: (m, s)}})."""
     import matplotlib

@@ -17,8 +17,8 @@ import os.path as osp
 import time
 
 from study_runs import (DEMO, REPO, add_study_arguments, demo_data,
-                        epochs_options, last_checkpoint, mean_std, plot,
-                        read_sweep, run, summarise)
+                        epochs_options, iteration_options, last_checkpoint,
+                        mean_std, plot, read_sweep, run, summarise)
 
 STOCK = osp.join(DEMO, 'tsm_r18_16f_demo.py')
 CONVERT = osp.join(DEMO, 'ffn_convert_tsm_r18_demo.py')
@@ -33,14 +33,6 @@ ARMS = (
      300),
 )
 FRAMES = [2, 4, 6, 8, 12, 16, 20]
-
-
-def schedule(steps):
-    return [
-        f'train_cfg.max_iters={steps}', f'train_cfg.val_interval={steps}',
-        f'param_scheduler.0.T_max={steps}', f'param_scheduler.0.end={steps}',
-        f'default_hooks.checkpoint.interval={steps}'
-    ]
 
 
 def write_outputs(out, per_seed, times, frames, stock_row, seconds):
@@ -122,7 +114,7 @@ def main():
                 'tools/train.py', CONVERT, '--work-dir', work, '--cfg-options',
                 f'randomness.seed={seed}', f'model.stock_checkpoint={stock}',
                 f'model.trainable={parts}'
-            ] + options + schedule(steps))
+            ] + options + iteration_options(steps))
             times[label].append(time.time() - started)
             pairs += [CONVERT, last_checkpoint(work)]
             labels.append(label)

@@ -1,22 +1,30 @@
 """What the demo-set studies share: running repo commands, pointing the demo
 configs at a data set, reading frame sweeps and summarising over seeds."""
 import csv
-import os
+import importlib.util
 import os.path as osp
 import statistics
-import subprocess
-import sys
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(REPO, 'configs', 'demo')
 QUICK_DATA = dict(num_train=16, num_val=8, num_frames=24)
 
 
-def run(args):
-    """``python args...`` in the repo, two OpenMP threads, checked."""
-    env = dict(os.environ)
-    env.setdefault('OMP_NUM_THREADS', '2')
-    subprocess.run([sys.executable] + args, cwd=REPO, env=env, check=True)
+def _demo_tool():
+    """tools/demo.py as a module: the studies run and point the demo configs
+    the way the demo does."""
+    spec = importlib.util.spec_from_file_location(
+        'mmffn_demo_tool', osp.join(REPO, 'tools', 'demo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_DEMO_TOOL = _demo_tool()
+#: ``python args...`` in the repo, two OpenMP threads, checked.
+run = _DEMO_TOOL.run
+#: ``--cfg-options`` shortening an iteration-based schedule to ``steps``.
+iteration_options = _DEMO_TOOL.conversion_options
 
 
 def demo_data(quick, root=None):
@@ -27,17 +35,7 @@ def demo_data(quick, root=None):
                             'ffn_demo_quick' if quick else 'ffn_demo')
     manifest = generate_temporal_video_dataset(
         root, seed=0, **(QUICK_DATA if quick else {}))
-    num_classes = len(manifest['classes'])
-    options = [
-        f'num_classes={num_classes}',
-        f'model.cls_head.num_classes={num_classes}'
-    ]
-    for split in ('train', 'val', 'test'):
-        ann = 'train.txt' if split == 'train' else 'val.txt'
-        options += [
-            f'{split}_dataloader.dataset.ann_file={root}/{ann}',
-            f'{split}_dataloader.dataset.data_prefix.video={root}'
-        ]
+    options = _DEMO_TOOL.data_options(root, len(manifest['classes']), None)
     return root, options
 
 

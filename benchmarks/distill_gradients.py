@@ -14,6 +14,7 @@ less aligned the distillation gradient is (docs/ablations.md, "The
 """
 import argparse
 
+import numpy as np
 import torch
 
 
@@ -59,11 +60,15 @@ def main():
     init_default_scope('mmaction')
     cfg = Config.fromfile(args.config)
     model = MODELS.build(cfg.model)
-    if args.checkpoint != 'init':
+    if args.checkpoint == 'init':
+        model.init_weights()  # as the runner does before training
+    else:
         state = torch.load(args.checkpoint, map_location='cpu')
         model.load_state_dict(state['state_dict'])
     model.train()
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    # The sampler draws frame offsets from numpy, dropout from torch.
+    np.random.seed(0)
     torch.manual_seed(0)
     print('| batch | loss_cls | loss_distill | |grad loss_cls| '
           '| |grad loss_distill| | cosine |')

@@ -25,6 +25,8 @@ _DEMO_TOOL = _demo_tool()
 run = _DEMO_TOOL.run
 #: ``--cfg-options`` shortening an iteration-based schedule to ``steps``.
 iteration_options = _DEMO_TOOL.conversion_options
+#: ``--cfg-options`` shortening an epoch-based demo schedule to ``epochs``.
+epochs_options = _DEMO_TOOL.epochs_options
 
 
 def demo_data(quick, root=None):
@@ -37,14 +39,6 @@ def demo_data(quick, root=None):
         root, seed=0, **(QUICK_DATA if quick else {}))
     options = _DEMO_TOOL.data_options(root, len(manifest['classes']), None)
     return root, options
-
-
-def epochs_options(epochs):
-    """An epoch-based demo schedule shortened to ``epochs``."""
-    return [
-        f'train_cfg.max_epochs={epochs}', f'param_scheduler.0.T_max={epochs}',
-        f'param_scheduler.0.end={epochs}'
-    ]
 
 
 def last_checkpoint(work_dir):

@@ -275,3 +275,56 @@ def test_demo_pairs_differ_only_in_ffn_parts():
         for head in heads:  # both pool over 16 frames when trained
             assert head.pop('num_segments', 16) == 16
         assert heads[0] == heads[1], pair[1][1]
+
+
+def _flat(cfg, prefix=''):
+    """{dotted key: value} of a config's dicts (lists are values)."""
+    out = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f'{prefix}{key}.'))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _changed(name, base):
+    """The dotted keys whose values differ between two demo configs."""
+    a, b = (
+        _flat(
+            Config.fromfile(osp.join(REPO, 'configs', 'demo',
+                                     n + '.py')).to_dict())
+        for n in (name, base))
+    missing = object()
+    return {
+        k
+        for k in a.keys() | b.keys() if a.get(k, missing) != b.get(k, missing)
+    }
+
+
+@pytest.mark.parametrize(
+    'name, base, changed',
+    [
+        # The demo recipe adds the head's loss on 4 and 8 frames to the
+        # paper's loss; the paper's ablations start from the paper's loss.
+        ('ablations/ffn_tsm_r18_demo_paper_loss', 'ffn_tsm_r18_demo',
+         {'model.supervision'}),
+        ('ablations/ffn_tsm_r18_demo_no_specialised_norm',
+         'ablations/ffn_tsm_r18_demo_paper_loss',
+         {'model.backbone.rate_specific_norms'}),
+        ('ablations/ffn_tsm_r18_demo_no_weight_alteration',
+         'ablations/ffn_tsm_r18_demo_paper_loss',
+         {'model.backbone.weight_alteration'}),
+        ('ablations/ffn_tsm_r18_demo_4_8_12_16',
+         'ablations/ffn_tsm_r18_demo_paper_loss', {
+             'frame_counts', 'model.backbone.num_segments_list',
+             'train_dataloader.dataset.pipeline'
+         }),
+        # Without distillation: the demo recipe less its distillation term.
+        ('ablations/ffn_tsm_r18_demo_no_distillation', 'ffn_tsm_r18_demo', {
+            'model.distill_loss', 'model.distill_loss.type',
+            'model.distill_loss.loss_weight'
+        }),
+    ])
+def test_demo_ablations_change_one_thing(name, base, changed):
+    assert _changed(name, base) == changed

@@ -92,13 +92,18 @@ def data_options(root, num_classes, epochs):
             f'{split}_dataloader.dataset.ann_file={root}/{ann}',
             f'{split}_dataloader.dataset.data_prefix.video={root}'
         ]
-    if epochs is not None:
-        options += [
-            f'train_cfg.max_epochs={epochs}',
-            f'param_scheduler.0.T_max={epochs}',
-            f'param_scheduler.0.end={epochs}'
-        ]
-    return options
+    return options + epochs_options(epochs)
+
+
+def epochs_options(epochs):
+    """The demo's epoch-based schedule (cosine over ``max_epochs``)
+    shortened to ``epochs``; none for None."""
+    if epochs is None:
+        return []
+    return [
+        f'train_cfg.max_epochs={epochs}', f'param_scheduler.0.T_max={epochs}',
+        f'param_scheduler.0.end={epochs}'
+    ]
 
 
 def conversion_options(steps):

@@ -39,21 +39,20 @@ def test_separated_training_uses_the_nearest_trained_count():
 @pytest.mark.slow
 def test_quick_study_writes_table_and_plot(tmp_path):
     out = tmp_path / 'study'
-    proc = subprocess.run([
+    command = [
         sys.executable, 'benchmarks/ablation_study.py', '--quick', '--seeds',
         '0', '1', '--variants', 'TSM (4F)',
         'FFN without distillation (CE on every count)', '--data-root',
         str(tmp_path / 'data'), '--work-dir',
         str(tmp_path / 'work'), '--out',
         str(out)
-    ],
-                          cwd=REPO,
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
+    ]
+    proc = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     table = (tmp_path / 'study.md').read_text()
     assert 'Seeds [0, 1]' in table
+    assert '4 of 4 models were trained and 4 swept' in table
     row = next(line for line in table.splitlines()
                if line.startswith('| FFN without distillation'))
     assert len(row.split('|')) == 2 + 2 + 1  # label, 4F, 16F
@@ -61,3 +60,20 @@ def test_quick_study_writes_table_and_plot(tmp_path):
     result = json.loads((tmp_path / 'study.json').read_text())
     assert sorted(result['per_seed']) == ['0', '1']
     assert osp.getsize(str(out) + '.png') > 5000
+    # Run again: every model is trained and swept already, so nothing is
+    # trained or swept, and the table is the same.
+    sweeps = sorted((tmp_path / 'work').glob('seed*/*/sweep/frame_sweep.csv'))
+    assert len(sweeps) == 4  # 2 seeds x 2 variants
+    stamps = [osp.getmtime(p) for p in sweeps]
+    again = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert [osp.getmtime(p) for p in sweeps] == stamps
+    assert '0 of 4 models were trained and 0 swept' in \
+        (tmp_path / 'study.md').read_text()
+    assert (tmp_path / 'study.md').read_text().split('\n')[2:] == \
+        table.split('\n')[2:]  # all but the wall time
+    assert set(
+        json.loads(
+            (tmp_path /
+             'study.json').read_text())['train_seconds'].values()) == {None}

@@ -43,3 +43,10 @@ def test_quick_demo_produces_table_and_plot(tmp_path):
                  'ffn_convert_tsm_r18_demo'):
         dumped = Config.fromfile(str(work / name / f'{name}.py'))
         assert dumped.randomness.seed == 1
+    # --quick shortens the epoch-based schedules, cosine included, to 1.
+    for name in ('tsm_r18_16f_demo', 'ffn_tsm_r18_demo'):
+        dumped = Config.fromfile(str(work / name / f'{name}.py'))
+        cosine = dumped.param_scheduler[0]
+        assert cosine.type == 'CosineAnnealingLR'
+        assert (dumped.train_cfg.max_epochs, cosine.T_max,
+                cosine.end) == (1, 1, 1)

@@ -277,6 +277,43 @@ def test_demo_pairs_differ_only_in_ffn_parts():
         assert heads[0] == heads[1], pair[1][1]
 
 
+# The loss each FFN of tools/demo.py trains with, as docs/backbones_demo.md
+# reports it: the paper's ('highest': the head's cross-entropy on the highest
+# count only), or the head's loss on every count where the paper's loss left
+# the 16-frame branch below the vanilla model; KL distillation in all.
+DEMO_SUPERVISION = dict(
+    ffn_tsm_r18_demo='every',
+    ffn_mobilenetv2_demo='highest',
+    ffn_tanet_r50_demo='highest',
+    ffn_x3d_demo='every',
+    ffn_uniformer_demo='highest',
+    ffn_slowfast_demo='every')
+
+
+def test_demo_ffn_recipes_are_the_documented_ones():
+    import importlib.util
+    import inspect
+
+    from mmaction.registry import MODELS
+    spec = importlib.util.spec_from_file_location(
+        'demo', osp.join(REPO, 'tools', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    assert sorted(pair[1][1]
+                  for pair in demo.MODELS.values()) == sorted(DEMO_SUPERVISION)
+    for name, supervision in DEMO_SUPERVISION.items():
+        model = Config.fromfile(
+            osp.join(REPO, 'configs', 'demo', name + '.py')).model
+        recognizer = inspect.signature(MODELS.get(model.type)).parameters
+        # A config that leaves an option out gets the recognizer's default.
+        assert model.get(
+            'supervision',
+            recognizer['supervision'].default) == supervision, name
+        distill = model.get('distill_loss', recognizer['distill_loss'].default)
+        assert distill['type'] == 'TemporalKLLoss', name
+        assert distill.get('loss_weight', 1.0) == 1.0, name
+
+
 def _flat(cfg, prefix=''):
     """{dotted key: value} of a config's dicts (lists are values)."""
     out = {}

@@ -247,15 +247,21 @@ def test_demo_models_build_and_pair_up(name):
                 'clip_len'] == 16 * input_frames_per_count(cfg.model)
 
 
-def test_demo_pairs_differ_only_in_ffn_parts():
-    """Each pair of tools/demo.py trains with the same schedule, optimizer,
-    data and test pipeline; the training pipelines differ only in the
-    sampler, the decoder and the packed meta keys."""
+def _demo_tool():
+    """tools/demo.py as a module (its MODELS: the pairs it trains)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'demo', osp.join(REPO, 'tools', 'demo.py'))
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
+    return demo
+
+
+def test_demo_pairs_differ_only_in_ffn_parts():
+    """Each pair of tools/demo.py trains with the same schedule, optimizer,
+    data and test pipeline; the training pipelines differ only in the
+    sampler, the decoder and the packed meta keys."""
+    demo = _demo_tool()
     ffn_only = ('MultiRateSampleFrames', 'MultiRateSampleFrames3D',
                 'SampleFrames', 'UniformSample', 'DecordDecode',
                 'UniqueDecordDecode', 'PackActionInputs')
@@ -291,14 +297,10 @@ DEMO_SUPERVISION = dict(
 
 
 def test_demo_ffn_recipes_are_the_documented_ones():
-    import importlib.util
     import inspect
 
     from mmaction.registry import MODELS
-    spec = importlib.util.spec_from_file_location(
-        'demo', osp.join(REPO, 'tools', 'demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = _demo_tool()
     assert sorted(pair[1][1]
                   for pair in demo.MODELS.values()) == sorted(DEMO_SUPERVISION)
     for name, supervision in DEMO_SUPERVISION.items():

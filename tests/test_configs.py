@@ -8,7 +8,7 @@ from mmengine.config import Config
 import mmffn  # noqa: F401
 from mmffn.datasets.pipeline_conversion import (fixed_frames_pipeline,
                                                 multi_rate_pipeline)
-from mmffn.models.model_conversion import FAMILIES, input_frames_per_count
+from mmffn.models.families import FAMILIES, input_frames_per_count
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FFN_CONFIGS = sorted(

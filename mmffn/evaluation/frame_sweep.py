@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.config import Config
 
 from ..datasets.pipeline_conversion import fixed_frames_pipeline
-from ..models.model_conversion import input_frames_per_count
+from ..models.families import input_frames_per_count
 from ..utils import check_frame_count
 
 

@@ -14,8 +14,8 @@ from mmaction.registry import MODELS
 from mmaction.utils import SampleList
 
 from ..backbones import FrameFlexible3DMixin, FrameFlexibleMixin
+from ..families import FAMILIES
 from ..losses import TemporalDistillationLoss
-from ..model_conversion import FAMILIES
 from ..stock_checkpoint import load_stock_checkpoint
 from .trainable_parts import check_trainable, freeze_all_but, freezes_teacher
 

@@ -16,9 +16,10 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import _load_checkpoint
+
+from ..utils.config_literals import read_config_literals
 
 # ``.branches.<T>`` / ``.alteration.<T>`` inside or ending a key.
 _VARIANT = re.compile(r'\.branches\.\d+(?=\.|$)')
@@ -35,18 +36,22 @@ def _stock_key(key: str) -> Optional[str]:
 def checkpoint_frames(checkpoint: dict) -> Optional[int]:
     """The frame count a stock 2D checkpoint was trained at, from the config
     MMEngine saves in its ``meta`` (``model.backbone.num_segments``); None
-    when the checkpoint does not say."""
-    text = (checkpoint.get('meta') or {}).get('cfg') if isinstance(
-        checkpoint, dict) else None
+    when the checkpoint does not say.
+
+    The config text is read as data (:func:`read_config_literals`), never
+    executed: a checkpoint may come from anywhere.
+    """
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    text = meta.get('cfg') if isinstance(meta, dict) else None
     if not isinstance(text, str):
         return None
-    try:
-        cfg = Config.fromstring(text, '.py')
-    except Exception:  # a config that needs modules absent here
+    model = read_config_literals(text).get('model')
+    backbone = model.get('backbone') if isinstance(model, dict) else None
+    frames = backbone.get('num_segments') if isinstance(backbone,
+                                                        dict) else None
+    if isinstance(frames, bool) or not isinstance(frames, int):
         return None
-    backbone = (cfg.get('model') or {}).get('backbone') or {}
-    frames = backbone.get('num_segments')
-    return frames if isinstance(frames, int) else None
+    return frames
 
 
 def stock_state_dict(model: nn.Module,

@@ -279,3 +279,21 @@ def test_a_3d_stock_checkpoint_fills_every_count(stock_cfg, tmp_path,
                 stock._forward(clips, stage='head'),
                 atol=1e-5,
                 rtol=1e-5)
+
+
+def test_the_config_saved_in_a_stock_checkpoint_never_runs(tmp_path):
+    # A checkpoint of tensors and strings only, whose saved config text
+    # would write a file if it were executed.
+    stock = build(stock_cfg())
+    marker = tmp_path / 'written_by_the_checkpoint'
+    path = tmp_path / 'tsm.pth'
+    code = (f"open({str(marker)!r}, 'w').write('x')\n"
+            f'model = {stock_cfg(frames=8)!r}\n'
+            "model['backbone']['num_segments'] = 4\n")
+    torch.save(dict(state_dict=stock.state_dict(), meta=dict(cfg=code)), path)
+    checkpoint = torch.load(path, weights_only=True)
+    # Read as data: the literal model config says 8 frames; nothing ran.
+    assert checkpoint_frames(checkpoint) == 8
+    with pytest.raises(ValueError, match=r'trained at 8 frames'):
+        build(ffn_cfg(stock_checkpoint=str(path)))
+    assert not marker.exists()

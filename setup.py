@@ -11,9 +11,9 @@ def read_version():
         return re.search(r"__version__ = '([^']+)'", f.read()).group(1)
 
 
-# The stack that works together (see README "Install"). torch is left as a
-# range so that users keep their own CUDA build; the README/Makefile install
-# the CPU build first where there is no GPU.
+# The stack that works together (see docs/install.md). torch is left as a
+# range so that users keep their own CUDA build; tools/setup_env.sh and
+# docs/install.md install the CPU build first where there is no GPU.
 INSTALL_REQUIRES = [
     'torch>=2.6',
     'mmengine==0.10.7',

@@ -4,7 +4,7 @@ TSM: MMAction2's TSM training pipeline for Something-Something (DecordInit,
 ``SampleFrames(clip_len=1, num_clips=16)``, DecordDecode, Resize,
 MultiScaleCrop, Resize, Flip, FormatShape, PackActionInputs).
 FFN: the same pipeline converted by
-:func:`mmffn.datasets.pipeline_conversion.multi_rate_pipeline`, as the FFN
+:func:`mmffn.apis.multi_rate_pipeline`, as the FFN
 configs do: ``MultiRateSampleFrames(num_clips_list=(4, 8, 16))`` (28
 indices) and ``UniqueDecordDecode`` (each distinct frame decoded once), then
 the same resize/crop/flip/format on all 28 frames.
@@ -28,7 +28,7 @@ import numpy as np
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
-from mmffn.datasets.pipeline_conversion import multi_rate_pipeline
+from mmffn.apis import multi_rate_pipeline
 from mmffn.datasets.synthetic import generate_temporal_video_dataset
 
 GOAL = 1.50

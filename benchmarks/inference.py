@@ -8,7 +8,7 @@ through ``model(inputs, mode='tensor', stage='head')``:
 * ``FFN``: RecognizerFFN, which selects the branch of T (rate-specific BN,
   weight-altered convs) and shifts with T;
 * ``FFN deployed``: the branch of T folded into the stock TSM by
-  :mod:`mmffn.deploy` (same architecture as ``TSM``: the ratio should be 1
+  :mod:`mmffn.apis.deploy` (same architecture as ``TSM``: the ratio should be 1
   within noise).
 
 Goal: FFN / TSM <= 1.03 at every T.
@@ -21,7 +21,7 @@ import bench_models as bm
 import bench_timing as bt
 import torch
 
-from mmffn.deploy import build_deployed
+from mmffn.apis import build_deployed
 
 GOAL = 1.03
 

@@ -7,7 +7,8 @@ import torch
 from mmaction.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmffn.models.backbones import convert_pretrained_state_dict
+from mmffn.models.backbones import (FrameFlexible3DMixin,
+                                    convert_pretrained_state_dict)
 from mmffn.models.layers import WeightAlteredConv
 
 # ``.branches.<T>`` (a norm or embedding copy) or ``.alteration.<T>`` (an
@@ -127,21 +128,32 @@ def stock_and_ffn(stock_cfg: dict, ffn_cfg: dict, randomise=randomise_norms):
     stock.init_weights()
     randomise(stock)
     ffn = MODELS.build(ffn_cfg)
+    load_stock_into(ffn, stock)
+    return stock, ffn
+
+
+def load_stock_into(ffn, stock):
+    """Fill every copy of ``ffn`` (a backbone or a recognizer) with the
+    weights of ``stock``, its stock version; adapters at zero, and copies
+    the family's checkpoint facts let keep their init (TANet's G of other
+    counts) kept. Returns ``ffn``."""
     backbone = getattr(ffn, 'backbone', ffn)
-    result = convert_pretrained_state_dict(
-        getattr(stock, 'backbone', stock).state_dict(),
-        backbone.state_dict(),
-        resize=backbone._resize_pretrained)
+    source = getattr(stock, 'backbone', stock).state_dict()
+    result = backbone._adjust_conversion(
+        convert_pretrained_state_dict(
+            source, backbone.state_dict(), resize=backbone._resize_pretrained),
+        list(source))
     assert not result.missing and not result.mismatched
     assert not result.unexpected
     missing, _ = backbone.load_state_dict(result.state_dict, strict=False)
-    assert all('.alteration.' in k for k in missing), missing
+    kept = set(result.optional_missing)
+    assert all('.alteration.' in k or k in kept for k in missing), missing
     if backbone is not ffn:
         ffn.cls_head.load_state_dict(stock.cls_head.state_dict())
     for module in ffn.modules():
         if isinstance(module, WeightAlteredConv):
             module.reset_alteration(0.0)
-    return stock, ffn
+    return ffn
 
 
 def outputs(out) -> tuple:
@@ -149,12 +161,16 @@ def outputs(out) -> tuple:
     return out if isinstance(out, tuple) else (out, )
 
 
-def clip(ffn, count: int, n: int = 2) -> torch.Tensor:
-    """``n`` random 32 px clips of the input length of ``count``."""
-    return torch.randn(n, 3, ffn.input_frames(count), 32, 32)
+def clip(ffn, count: int, n: int = 2, size: int = 32) -> torch.Tensor:
+    """``n`` random clips of ``count`` frames, ``size`` px: ``(n, 3, L,
+    size, size)``, ``L`` the input length of ``count``, for a 3D backbone,
+    ``(n * count, 3, size, size)`` for a 2D one."""
+    if isinstance(ffn, FrameFlexible3DMixin):
+        return torch.randn(n, 3, ffn.input_frames(count), size, size)
+    return torch.randn(n * count, 3, size, size)
 
 
-def assert_equal_to_stock_at(stock, ffn, count: int, grad_atol=1e-4):
+def assert_equal_to_stock_at(stock, ffn, count: int, grad_atol=1e-4, size=32):
     """At ``count``, in train mode (batch statistics, drop path from the
     same seed): the FFN's outputs and gradients are the stock ones, the
     running statistics of its active copy too; active adapters get a
@@ -166,7 +182,7 @@ def assert_equal_to_stock_at(stock, ffn, count: int, grad_atol=1e-4):
         if copy_count(k) not in (None, count)
     }
     torch.manual_seed(count)
-    x = clip(ffn, count)
+    x = clip(ffn, count, size=size)
     stock.train()
     ffn.train()
     torch.manual_seed(5)

@@ -6,8 +6,8 @@ import pytest
 from mmengine.config import Config
 
 import mmffn  # noqa: F401
-from mmffn.datasets.pipeline_conversion import (fixed_frames_pipeline,
-                                                multi_rate_pipeline)
+from mmffn.apis import (fixed_frames_loader, fixed_frames_pipeline,
+                        multi_rate_pipeline)
 from mmffn.models.families import FAMILIES, input_frames_per_count
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -155,8 +155,7 @@ def test_mixing_into_the_1x1x16_recipe_fixes_its_misplaced_test_pipeline(
     path = tmp_path / 'mix16.py'
     path.write_text(
         f"_base_ = 'mmaction::{UPSTREAM_1X1X16}'\n"
-        'from mmffn.datasets.pipeline_conversion import '
-        'fixed_frames_loader\n'
+        'from mmffn.apis import fixed_frames_loader\n'
         "custom_imports = dict(imports=['mmffn'])\n"
         'test_dataloader = fixed_frames_loader(_base_.test_dataloader, 16)\n')
     cfg = Config.fromfile(str(path))
@@ -211,7 +210,19 @@ def test_fixed_frames_pipeline_sets_count_and_meta():
         fixed_frames_pipeline(STOCK, 0)
 
 
-def test_pipeline_conversion_errors_name_the_problem():
+def test_fixed_frames_errors_name_frames():
+    """The test-time frame count is ``frames`` (``num_clips`` is a key of
+    the sampler, views for a 3D one), and its errors say so."""
+    with pytest.raises(ValueError, match='^frames must be a positive int'):
+        fixed_frames_pipeline(STOCK, frames=0)
+    loader = dict(dataset=dict(pipeline=STOCK))
+    with pytest.raises(ValueError, match='^frames must be a positive int'):
+        fixed_frames_loader(loader, frames=-1)
+    converted = fixed_frames_loader(loader, frames=6)['dataset']['pipeline']
+    assert sampler(converted)['num_clips'] == 6
+
+
+def test_pipeline_config_errors_name_the_problem():
     with pytest.raises(ValueError, match='exactly one sampler'):
         multi_rate_pipeline(STOCK[:1] + STOCK[2:], (4, 8))
     with pytest.raises(ValueError, match='clip_len=1'):

@@ -4,12 +4,12 @@
 
 writes ``deployed/<config name>_8f.py`` (Recognizer2D + ResNetTSM + TSMHead
 at 8 frames) and ``deployed/<config name>_8f.pth``, which MMAction2's own
-``tools/test.py`` runs without mmffn. The logic is in :mod:`mmffn.deploy`.
+``tools/test.py`` runs without mmffn. The logic is in :mod:`mmffn.apis.deploy`.
 """
 import argparse
 import sys
 
-from mmffn.deploy import deploy
+from mmffn.apis import deploy
 
 
 def parse_args(argv=None):

@@ -10,8 +10,8 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
-from mmffn.evaluation import (evaluate_at_frames, plot_frame_sweep,
-                              write_frame_sweep_tables)
+from mmffn.apis import (evaluate_at_frames, plot_frame_sweep,
+                        write_frame_sweep_tables)
 
 
 def parse_args():

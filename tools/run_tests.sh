@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command of the README: sets up .venv (once), lints, runs the suite.
-# Extra arguments go to pytest, e.g. `bash tools/run_tests.sh -k compat`.
+# Extra arguments go to pytest, e.g. `bash tools/run_tests.sh -k patches`.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 # The end-to-end tests save checkpoints under the temp dir, about 1.5 GB at a

@@ -1,7 +1,7 @@
 # Separated training: one vanilla TSM-R50 per frame count, here 8 frames,
 # trained and tested at 8 (with tsm_r50_ssv2_{4,8,16}f.py: 3 models).
 _base_ = ['tsm_r50_ssv2_16f.py']
-from mmffn.datasets.pipeline_conversion import fixed_frames_loader
+from mmffn.apis import fixed_frames_loader
 
 frames = 8
 model = dict(

@@ -6,10 +6,8 @@
 #   python tools/train.py configs/convert/ffn_convert_tsm_r50_1x1x16_sthv2.py \
 #       --cfg-options model.stock_checkpoint=checkpoints/tsm_r50_16f_sthv2.pth
 _base_ = 'mmaction::recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x16-50e_sthv2-rgb.py'
-from mmffn.datasets.pipeline_conversion import (fixed_frames_loader,
-                                                multi_rate_loader,
-                                                unlabeled_loader)
-from mmffn.models.model_conversion import frame_flexible_model
+from mmffn.apis import (fixed_frames_loader, frame_flexible_model,
+                        multi_rate_loader, unlabeled_loader)
 
 custom_imports = dict(imports=['mmffn'], allow_failed_imports=False)
 frame_counts = (4, 8, 16)  # the highest is the checkpoint's count

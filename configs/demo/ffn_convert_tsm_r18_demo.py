@@ -4,9 +4,8 @@
 # adapters alone train on the training videos; their labels are not read.
 # tools/demo.py passes the checkpoint: --cfg-options model.stock_checkpoint=...
 _base_ = ['tsm_r18_16f_demo.py']
-from mmffn.datasets.pipeline_conversion import (multi_rate_loader,
-                                                unlabeled_loader)
-from mmffn.models.model_conversion import frame_flexible_model
+from mmffn.apis import (frame_flexible_model, multi_rate_loader,
+                        unlabeled_loader)
 
 frame_counts = (4, 8, 16)
 model = frame_flexible_model(_base_.model, frame_counts)

@@ -3,8 +3,7 @@
 # RecognizerFFN, MobileNetV2TSM_FFN and MultiRateSampleFrames; everything else
 # (schedule included) as the vanilla model.
 _base_ = ['tsm_mobilenetv2_16f_demo.py']
-from mmffn.datasets.pipeline_conversion import multi_rate_loader
-from mmffn.models.model_conversion import frame_flexible_model
+from mmffn.apis import frame_flexible_model, multi_rate_loader
 
 frame_counts = (4, 8, 16)
 model = frame_flexible_model(_base_.model, frame_counts)

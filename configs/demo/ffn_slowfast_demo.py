@@ -2,13 +2,11 @@
 # slowfast_16f_demo.py on the CPU demo set, made from it by the conversion a
 # mixing config uses; everything else as the vanilla model.
 _base_ = ['slowfast_16f_demo.py']
-from mmffn.datasets.pipeline_conversion import multi_rate_loader
-from mmffn.models.model_conversion import frame_flexible_model
+from mmffn.apis import frame_flexible_model, multi_rate_loader
 
 frame_counts = (4, 8, 16)
-# The ResNet-18 demo's recipe, the head's cross-entropy on every count besides
-# the distillation: with the paper's loss alone this pair's 16-frame branch
-# ended well below the vanilla model (docs/backbones_demo.md).
+# The loss of ffn_x3d_demo.py, for the reason given there (this pair's
+# numbers: docs/backbones_demo.md).
 model = dict(
     frame_flexible_model(_base_.model, frame_counts), supervision='every')
 train_dataloader = multi_rate_loader(_base_.train_dataloader, frame_counts,

@@ -2,9 +2,8 @@
 # at 4/8/16 frames, fast at 16/32/64 (resample_rate = speed_ratio = 4), every
 # count over the same span of the video (mode='uniform').
 _base_ = 'mmaction::recognition/slowfast/slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb.py'
-from mmffn.datasets.pipeline_conversion import (fixed_frames_loader,
-                                                multi_rate_loader)
-from mmffn.models.model_conversion import frame_flexible_model
+from mmffn.apis import (fixed_frames_loader, frame_flexible_model,
+                        multi_rate_loader)
 
 custom_imports = dict(imports=['mmffn'], allow_failed_imports=False)
 frame_counts, rate = (4, 8, 16), 4

@@ -1,9 +1,8 @@
 # FFN mixed into MMAction2's TANet recipe (the paper's TEA row; MMAction2 has
 # no TANet config on Something-Something V2, so V1 it is).
 _base_ = 'mmaction::recognition/tanet/tanet_imagenet-pretrained-r50_8xb8-1x1x8-50e_sthv1-rgb.py'
-from mmffn.datasets.pipeline_conversion import (fixed_frames_loader,
-                                                multi_rate_loader)
-from mmffn.models.model_conversion import frame_flexible_model
+from mmffn.apis import (fixed_frames_loader, frame_flexible_model,
+                        multi_rate_loader)
 
 custom_imports = dict(imports=['mmffn'], allow_failed_imports=False)
 frame_counts = (4, 8, 16)

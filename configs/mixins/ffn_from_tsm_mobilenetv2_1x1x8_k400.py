@@ -1,9 +1,8 @@
 # FFN mixed into MMAction2's MobileNetV2-TSM recipe (Kinetics-400: MMAction2
 # has no MobileNetV2-TSM config on Something-Something V2).
 _base_ = 'mmaction::recognition/tsm/tsm_imagenet-pretrained-mobilenetv2_8xb16-1x1x8-100e_kinetics400-rgb.py'
-from mmffn.datasets.pipeline_conversion import (fixed_frames_loader,
-                                                multi_rate_loader)
-from mmffn.models.model_conversion import frame_flexible_model
+from mmffn.apis import (fixed_frames_loader, frame_flexible_model,
+                        multi_rate_loader)
 
 custom_imports = dict(imports=['mmffn'], allow_failed_imports=False)
 frame_counts = (4, 8, 16)

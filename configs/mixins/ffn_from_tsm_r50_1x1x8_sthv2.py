@@ -1,8 +1,7 @@
 # FFN mixed into an MMAction2 recipe: its model and pipelines are converted.
 _base_ = 'mmaction::recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb.py'
-from mmffn.datasets.pipeline_conversion import (fixed_frames_loader,
-                                                multi_rate_loader)
-from mmffn.models.model_conversion import frame_flexible_model
+from mmffn.apis import (fixed_frames_loader, frame_flexible_model,
+                        multi_rate_loader)
 
 custom_imports = dict(imports=['mmffn'], allow_failed_imports=False)
 frame_counts = (4, 8, 16)

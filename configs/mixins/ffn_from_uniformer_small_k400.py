@@ -5,9 +5,8 @@ _base_ = [
     'mmaction::recognition/uniformer/uniformer-small_imagenet1k-pre_16x4x1_kinetics400-rgb.py',
     '../_base_/ffn_3d_kinetics400_training.py'
 ]
-from mmffn.datasets.pipeline_conversion import (fixed_frames_loader,
-                                                multi_rate_loader)
-from mmffn.models.model_conversion import frame_flexible_model
+from mmffn.apis import (fixed_frames_loader, frame_flexible_model,
+                        multi_rate_loader)
 
 custom_imports = dict(imports=['mmffn'], allow_failed_imports=False)
 frame_counts = (4, 8, 16)

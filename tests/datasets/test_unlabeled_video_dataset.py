@@ -4,7 +4,7 @@ from mmaction.registry import DATASETS
 from mmengine.registry import init_default_scope
 
 import mmffn  # noqa: F401
-from mmffn.datasets.pipeline_conversion import unlabeled_loader
+from mmffn.apis import unlabeled_loader
 
 
 def build(tmp_path, text, **kwargs):

@@ -19,7 +19,7 @@ from mmengine.config import Config
 from mmengine.fileio import load
 from mmengine.registry import init_default_scope
 
-from mmffn.datasets.pipeline_conversion import fixed_frames_loader
+from mmffn.apis import fixed_frames_loader
 
 pytestmark = pytest.mark.slow
 

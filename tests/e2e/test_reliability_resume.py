@@ -121,7 +121,8 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(
     assert 'Epoch(train) [1][' not in log
 
     name = f'epoch_{MAX_EPOCHS}.pth'
-    # Checkpoints load under torch's weights_only default (mmffn.compat).
+    # Checkpoints load under torch's weights_only default
+    # (mmffn.patches.stack).
     expected = torch.load(osp.join(reference, name))
     resumed = torch.load(osp.join(crashed, name))
     assert resumed['meta']['epoch'] == expected['meta']['epoch'] == MAX_EPOCHS

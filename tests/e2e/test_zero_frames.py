@@ -82,7 +82,7 @@ def test_inference_api_at_zero_frames(tiny_video_root):
 
 
 def test_frame_sweep_checks_every_count_before_the_first_run(tmp_path):
-    from mmffn.evaluation import evaluate_at_frames
+    from mmffn.apis import evaluate_at_frames
     with pytest.raises(
             ValueError, match='frame count must be a positive int, got 0'):
         evaluate_at_frames(FFN_DEMO, str(tmp_path / 'unused.pth'), [4, 0],

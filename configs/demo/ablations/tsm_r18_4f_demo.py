@@ -2,7 +2,7 @@
 # ../tsm_r18_16f_demo.py trained at 4 frames (with tsm_r18_8f_demo.py and the
 # 16-frame one: one model per count).
 _base_ = ['../tsm_r18_16f_demo.py']
-from mmffn.datasets.pipeline_conversion import fixed_frames_loader
+from mmffn.apis import fixed_frames_loader
 
 frames = 4
 model = dict(

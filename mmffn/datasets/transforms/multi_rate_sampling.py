@@ -48,7 +48,7 @@ class MultiRateSampleFrames(SampleFrames):
         dict(type='PackActionInputs',
              meta_keys=('img_shape', 'frame_counts')),
 
-    ``mmffn.datasets.pipeline_conversion.multi_rate_pipeline`` makes this
+    ``mmffn.apis.multi_rate_pipeline`` makes this
     from a stock TSM pipeline.
 
     Required Keys:

@@ -1,8 +1,9 @@
 """FrameFlexibleMixin: a stock MMAction2 backbone made frame flexible.
 
-One mechanism for every supported backbone. A backbone class
-``X_FFN(FrameFlexibleMixin, X)`` lets MMAction2's ``X`` build its structure,
-then :meth:`FrameFlexibleMixin._make_frame_flexible` converts it in place:
+One mechanism for every supported backbone, 2D or 3D. A backbone class
+``X_FFN(FrameFlexible2DMixin, X)`` or ``X_FFN(FrameFlexible3DMixin, X)``
+lets MMAction2's ``X`` build its structure from the stock arguments, then
+:meth:`FrameFlexibleMixin._make_frame_flexible` converts it in place:
 
 * every normalisation layer gets one copy per trained frame count
   (``convert_to_rate_specific_norms``): a BatchNorm (1d, 2d, 3d, SyncBN)
@@ -18,16 +19,17 @@ then :meth:`FrameFlexibleMixin._make_frame_flexible` converts it in place:
 The frame count is module state set by one context manager::
 
     with backbone.frame_count(8):
-        feats = backbone(imgs)  # imgs: (N * 8, C, H, W)
+        feats = backbone(imgs)  # imgs: (N * 8, C, H, W) or (N, C, 8, H, W)
 
 It selects the branch (rate-specific copies, adapters) and gives every
 temporal module the real count, so no clip exchanges features with its
-neighbour in the batch. The family facts are class attributes
-(``adapter_sites``) and two small hooks (``_frame_kind``,
-``_init_from_scratch``), not a copy of this logic.
+neighbour in the batch. This module holds what 2D and 3D backbones share;
+:class:`FrameFlexible2DMixin` and :class:`FrameFlexible3DMixin` the input
+layout and initialisation of each; a family states facts (class attributes
+such as ``adapter_sites``) and fills small hooks, not a copy of this logic.
 """
 from contextlib import contextmanager
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -37,11 +39,15 @@ from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from ...utils import check_frame_count, check_frame_counts
-from ..layers import (RateSpecificBatchNorm, RateSpecificLayer,
-                      WeightAlteredConv, convert_to_rate_specific_norms,
-                      is_rate_specific_norm, weight_altered_conv)
-from .pretrained_conversion import (PretrainedConversion,
+from ..layers import (RateSpecificLayer, WeightAlteredConv,
+                      convert_to_rate_specific_norms, is_rate_specific_norm,
+                      weight_altered_conv)
+from .checkpoint_conversion import (PretrainedConversion,
                                     convert_pretrained_state_dict)
+from .stock_arguments import (positional_index, stock_argument,
+                              with_stock_argument)
+
+__all__ = ['BRANCH_POLICIES', 'FrameFlexibleMixin']
 
 BRANCH_POLICIES = ('nearest', 'strict')
 
@@ -70,31 +76,131 @@ def _plain_conv_site(module: nn.Module, path: str) -> Tuple[nn.Module, str]:
 class FrameFlexibleMixin:
     """Frame-count switching for a stock MMAction2 backbone (2D or 3D).
 
-    Subclasses put the mixin first (``class X_FFN(FrameFlexibleMixin, X)``),
-    call ``X.__init__`` and then :meth:`_make_frame_flexible`, and state:
+    Families derive from :class:`FrameFlexible2DMixin` or
+    :class:`FrameFlexible3DMixin` and put the stock class second
+    (``class X_FFN(FrameFlexible2DMixin, X)``). This ``__init__`` is every
+    family's: it checks the FFN arguments, builds ``X`` from the stock
+    arguments, converts it (see the module doc) and sets the default count.
+    The FFN arguments are keyword-only, so a stock positional call
+    (``ResNet3d_FFN(34, None)``, ``TimeSformer_FFN(8, 64, 16)``) means what
+    it means for the stock class.
+
+    A family states:
 
     * ``adapter_sites``: ``((block class, attribute path of its first
       conv), ...)``; an adapter goes in front of that conv in every such
-      block;
+      block. Empty: the family has no adapter site, and
+      ``weight_alteration`` must be False;
     * ``pretrained_kinds``: what ``pretrained`` may name, for errors;
-    * optionally ``_frame_kind`` (a module that sees fewer frames),
-      ``_init_from_scratch`` (the stock init without any checkpoint) and
-      ``_check_input`` (the input layout; 3D families, see
-      :class:`FrameFlexible3DMixin`).
+    * ``count_argument``: the stock parameter holding the frame count
+      (2D: ``num_segments``), or None. The stock class gets the default
+      count there; a stock positional value of it is read as
+      ``num_segments``;
+    * ``keep_pretrained_from_stock``: True where the stock constructor
+      would load ``pretrained`` itself with stock keys; the stock class
+      then gets ``pretrained=None`` and :meth:`init_weights` loads it into
+      every copy;
+
+    and may fill the hooks :meth:`_stock_arguments` (family checks of the
+    counts, arguments of the stock class), :meth:`_before_conversion`
+    (weights shaped by the count made per count), ``_frame_kind`` (a module
+    that sees fewer frames), ``_init_from_scratch`` (the stock init without
+    any checkpoint), ``_adjust_conversion`` and ``_resize_pretrained``
+    (checkpoint facts).
+
+    Args:
+        *args: Positional arguments of the stock class, passed on as they
+            are.
+        num_segments_list (Sequence[int]): Trained frame counts, distinct
+            and sorted ascending. Defaults to ``(4, 8, 16)``.
+        num_segments (int, optional): Frame count used outside a
+            :meth:`frame_count` context. Defaults to the highest trained
+            count.
+        branch_policy (str): Branch used for a count that was not trained:
+            ``'nearest'`` (nearest trained count, ties to the higher one) or
+            ``'strict'`` (raise ValueError). Temporal modules always use
+            the real count. Defaults to ``'nearest'``.
+        weight_alteration (bool, optional): Whether to add the per-count
+            adapters in front of the convs named by ``adapter_sites``.
+            Defaults to None: True where the family has adapter sites
+            (every family but TimeSformer's), else False.
+        alteration_init_std (float): Std of the adapters' normal init.
+            Defaults to 1e-3.
+        rate_specific_norms (bool): Whether every count gets its own norms
+            (specialised normalisation); False shares them (the paper's
+            ablation "without specialised normalisation"). Defaults to
+            True.
+        **kwargs: Keyword arguments of the stock class.
     """
     adapter_sites: Sequence[Tuple[type, str]] = ()
     pretrained_kinds = 'a checkpoint of the same backbone or its FFN version'
+    count_argument: Optional[str] = None
+    keep_pretrained_from_stock = False
+
+    def __init__(self,
+                 *args,
+                 num_segments_list: Sequence[int] = (4, 8, 16),
+                 num_segments: Optional[int] = None,
+                 branch_policy: str = 'nearest',
+                 weight_alteration: Optional[bool] = None,
+                 alteration_init_std: float = 1e-3,
+                 rate_specific_norms: bool = True,
+                 **kwargs) -> None:
+        # The stock class: the first of the MRO that is not frame flexible
+        # (X for X_FFN and for any subclass of X_FFN).
+        self._stock_class = next(
+            c for c in type(self).__mro__
+            if not issubclass(c, FrameFlexibleMixin))
+        num_segments = self._positional_count(args, num_segments)
+        counts, default, weight_alteration = self._check_frame_arguments(
+            num_segments_list, num_segments, branch_policy, weight_alteration,
+            alteration_init_std, kwargs)
+        pretrained = kwargs.get('pretrained')
+        args, kwargs = self._stock_arguments(
+            tuple(args), dict(kwargs), counts, default)
+        # What the stock class got, for a stock twin (3D initialisation).
+        self._stock_args, self._stock_kwargs = args, dict(kwargs)
+        super().__init__(*args, **kwargs)
+        if self.keep_pretrained_from_stock:
+            self.pretrained = pretrained
+        self._before_conversion(counts, default)
+        self._make_frame_flexible(counts, default, branch_policy,
+                                  weight_alteration, alteration_init_std,
+                                  rate_specific_norms)
 
     # --- construction ------------------------------------------------------
-    @staticmethod
-    def _check_frame_arguments(num_segments_list, num_segments, branch_policy,
+    def _positional_count(self, args: tuple,
+                          num_segments: Optional[int]) -> Optional[int]:
+        """``num_segments``, or the stock positional ``count_argument``
+        (``ResNetTSM(50, 8)``), which means the same count."""
+        index = None if self.count_argument is None else positional_index(
+            self._stock_class, self.count_argument)
+        if index is None or index >= len(args):
+            return num_segments
+        if num_segments is not None:
+            raise TypeError(
+                f'{type(self).__name__} got the frame count twice: '
+                f'{args[index]!r} as the positional {self.count_argument} '
+                f'of {self._stock_class.__name__} and num_segments='
+                f'{num_segments!r}; give one of them')
+        return args[index]
+
+    def _check_frame_arguments(self, num_segments_list, num_segments,
+                               branch_policy, weight_alteration,
                                alteration_init_std,
-                               kwargs) -> Tuple[Tuple[int, ...], int]:
-        """Validate the FFN arguments; return (counts, default count)."""
+                               kwargs) -> Tuple[Tuple[int, ...], int, bool]:
+        """Validate the FFN arguments; return (counts, default count,
+        weight_alteration)."""
         counts = check_frame_counts(num_segments_list, 'num_segments_list')
         if branch_policy not in BRANCH_POLICIES:
             raise ValueError(f'branch_policy must be one of {BRANCH_POLICIES}'
                              f', got {branch_policy!r}')
+        if weight_alteration is None:
+            weight_alteration = bool(self.adapter_sites)
+        elif weight_alteration and not self.adapter_sites:
+            raise ValueError(
+                f'{type(self).__name__} takes weight_alteration=False only, '
+                f'got {weight_alteration!r}: it has no adapter site')
         if isinstance(alteration_init_std, bool) or not isinstance(
                 alteration_init_std, (int, float)) or alteration_init_std < 0:
             raise ValueError('alteration_init_std must be a non-negative '
@@ -107,7 +213,35 @@ class FrameFlexibleMixin:
                 'recomputed forward would run with a different frame count')
         default = counts[-1] if num_segments is None else check_frame_count(
             num_segments, 'num_segments')
-        return counts, default
+        return counts, default, bool(weight_alteration)
+
+    def _stock_arguments(self, args: tuple, kwargs: Dict[str, Any],
+                         counts: Tuple[int, ...],
+                         default: int) -> Tuple[tuple, Dict[str, Any]]:
+        """Hook: the arguments the stock class is built with, from those
+        the FFN class got (the FFN ones taken out). Families with facts
+        about the counts check them here (raise ValueError) and call this.
+        Default: ``count_argument`` set to the default count, ``pretrained``
+        dropped where ``keep_pretrained_from_stock``."""
+        if self.count_argument is not None:
+            args, kwargs = with_stock_argument(self._stock_class, args, kwargs,
+                                               self.count_argument, default)
+        if self.keep_pretrained_from_stock:
+            kwargs['pretrained'] = None
+        return args, kwargs
+
+    def _before_conversion(self, counts: Tuple[int, ...],
+                           default: int) -> None:
+        """Hook, run on the built stock structure before the conversion:
+        make per count what the conversion cannot (weights whose shape
+        depends on the count), so that frame-count switching finds it.
+        Default: nothing."""
+
+    def _stock_value(self, name: str, default: Any = None) -> Any:
+        """The value of the stock argument ``name`` this backbone was built
+        with (see :meth:`_stock_arguments`)."""
+        return stock_argument(self._stock_class, self._stock_args,
+                              self._stock_kwargs, name, default)
 
     def _make_frame_flexible(self,
                              counts: Tuple[int, ...],
@@ -253,14 +387,9 @@ class FrameFlexibleMixin:
 
     def _check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError unless ``x`` holds whole clips of the active
-        count; 2D layout ``(N * T, C, H, W)``. 3D families override it."""
-        if x.shape[0] % self._frame_count:
-            raise ValueError(
-                f'{type(self).__name__} got a batch of {x.shape[0]} frames, '
-                'which is not a multiple of the frame count '
-                f'{self._frame_count}; inputs hold whole clips, '
-                '(N * T, C, H, W), with T set by '
-                '`with backbone.frame_count(T):`')
+        count in the layout of the family (see
+        :class:`FrameFlexible2DMixin`, :class:`FrameFlexible3DMixin`)."""
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor):
         """Extract features of ``x``: ``(N * T, C, H, W)`` for 2D backbones,
@@ -278,29 +407,6 @@ class FrameFlexibleMixin:
         chaining."""
         super().train(mode)
         return self
-
-    def _partial_bn(self) -> None:
-        """Freeze every BatchNorm2d except the first one, as ResNet's
-        ``partial_bn`` does, with all frame-count copies of each.
-
-        ResNet counts ``nn.BatchNorm2d`` modules; counting the copies would
-        freeze the stem's copies of the 2nd and later counts, and counting
-        every norm would also freeze the BatchNorm3d of non-local blocks.
-        """
-        if not self.rate_specific_norms:
-            return super()._partial_bn()  # one norm per layer, as stock
-        logger = MMLogger.get_current_instance()
-        logger.info('Freezing BatchNorm2D except the first one (all its '
-                    'frame-count copies).')
-        norms = [
-            m for m in self.modules() if isinstance(m, RateSpecificBatchNorm)
-            and isinstance(m.branch(), nn.BatchNorm2d)
-        ]
-        for norm in norms[1:]:
-            for bn in norm.branches.values():
-                bn.eval()
-                bn.weight.requires_grad = False
-                bn.bias.requires_grad = False
 
     # --- initialisation ----------------------------------------------------
     def reset_weight_alteration(self) -> None:

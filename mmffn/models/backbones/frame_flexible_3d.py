@@ -18,8 +18,11 @@ from typing import Optional
 
 import torch
 
+from .checkpoint_conversion import convert_pretrained_state_dict
 from .frame_flexible import FrameFlexibleMixin
-from .pretrained_conversion import convert_pretrained_state_dict
+from .stock_arguments import with_stock_argument
+
+__all__ = ['FrameFlexible3DMixin']
 
 
 class FrameFlexible3DMixin(FrameFlexibleMixin):
@@ -27,48 +30,10 @@ class FrameFlexible3DMixin(FrameFlexibleMixin):
 
     A family is ``class X_FFN(FrameFlexible3DMixin, X)`` with its
     ``adapter_sites`` (and ``input_frames`` where the clip is longer than
-    the count); this ``__init__`` builds ``X`` and converts it.
-
-    Args:
-        num_segments_list (Sequence[int]): Trained frame counts, distinct
-            and sorted ascending. Defaults to ``(4, 8, 16)``.
-        num_segments (int, optional): Frame count used outside a
-            :meth:`frame_count` context. Defaults to the highest count.
-        branch_policy (str): ``'nearest'`` (ties to the higher count) or
-            ``'strict'``. Defaults to ``'nearest'``.
-        weight_alteration (bool): Whether to add the per-count adapters in
-            front of the convs named by ``adapter_sites``. Defaults to True.
-        alteration_init_std (float): Std of the adapters' normal init.
-            Defaults to 1e-3.
-        rate_specific_norms (bool): Whether every count gets its own norms
-            (specialised normalisation); False shares them (an ablation).
-            Defaults to True.
-        **kwargs: Arguments of the stock class.
+    the count); the FFN arguments are those of :class:`FrameFlexibleMixin`.
+    The stock class holds no frame count (``count_argument`` is None): it
+    reads the count from the input's shape.
     """
-
-    def __init__(self,
-                 num_segments_list=(4, 8, 16),
-                 num_segments: Optional[int] = None,
-                 branch_policy: str = 'nearest',
-                 weight_alteration: bool = True,
-                 alteration_init_std: float = 1e-3,
-                 rate_specific_norms: bool = True,
-                 **kwargs) -> None:
-        counts, default = self._check_frame_arguments(num_segments_list,
-                                                      num_segments,
-                                                      branch_policy,
-                                                      alteration_init_std,
-                                                      kwargs)
-        # The stock class: the first of the MRO that is not frame flexible
-        # (X for X_FFN and for any subclass of X_FFN).
-        self._stock_class = next(
-            c for c in type(self).__mro__
-            if not issubclass(c, FrameFlexibleMixin))
-        self._stock_kwargs = dict(kwargs)
-        super().__init__(**kwargs)
-        self._make_frame_flexible(counts, default, branch_policy,
-                                  weight_alteration, alteration_init_std,
-                                  rate_specific_norms)
 
     def input_frames(self, count: Optional[int] = None) -> int:
         """Frames of the input clip at ``count`` (default: the active
@@ -77,6 +42,8 @@ class FrameFlexible3DMixin(FrameFlexibleMixin):
         return self._frame_count if count is None else count
 
     def _check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError unless ``x`` is ``(N, C, L, H, W)`` with ``L``
+        the input length of the active count."""
         expected = self.input_frames()
         if x.dim() != 5 or x.shape[2] != expected:
             raise ValueError(
@@ -89,8 +56,10 @@ class FrameFlexible3DMixin(FrameFlexibleMixin):
     def _init_from_stock(self, pretrained: Optional[str]) -> None:
         """Initialise a stock twin (with ``pretrained``) by its own
         ``init_weights`` and copy its weights into every branch."""
-        kwargs = dict(self._stock_kwargs, pretrained=pretrained)
-        stock = self._stock_class(**kwargs)
+        args, kwargs = with_stock_argument(self._stock_class, self._stock_args,
+                                           self._stock_kwargs, 'pretrained',
+                                           pretrained)
+        stock = self._stock_class(*args, **kwargs)
         stock.init_weights()
         result = convert_pretrained_state_dict(
             stock.state_dict(),

@@ -29,10 +29,10 @@ __all__ = ['ResNet3d_FFN', 'ResNet3dSlowOnly_FFN', 'ResNet3dSlowFast_FFN']
 
 class _ResNet3dFamily(FrameFlexible3DMixin):
     """What the 3D ResNets share: an adapter in front of ``conv1`` of every
-    block. Arguments: those of :class:`FrameFlexible3DMixin` (for SlowFast
-    the counts are the slow pathway's) and of the stock class (``depth``,
-    ``pretrained``, ``pretrained2d``, ``norm_eval``, ``frozen_stages``,
-    ``non_local``, ...)."""
+    block. Arguments: those of the stock class, positional ones included
+    (``ResNet3d_FFN(34, None)``), and the keyword-only FFN arguments of
+    :class:`FrameFlexibleMixin` (for SlowFast the counts are the slow
+    pathway's)."""
     adapter_sites = ((Bottleneck3d, 'conv1'), (BasicBlock3d, 'conv1'))
     pretrained_kinds = 'a 3D checkpoint of the stock backbone or an FFN'
 

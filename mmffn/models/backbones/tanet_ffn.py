@@ -1,11 +1,11 @@
 """TANet_FFN: MMAction2's TANet (TEA's closest relative) made frame flexible.
 
-``TANet`` builds the structure; :class:`FrameFlexibleMixin` gives every
-BatchNorm (the ResNet's 2d ones and the 1d one of each TAM's local branch
+``TANet`` builds the structure; :class:`FrameFlexible2DMixin` gives every
+BatchNorm (the ResNet's 2d ones and the 1d one of each TAM's local module
 ``L``) a copy per frame count and puts an adapter in front of the first conv
 of every Bottleneck. All convolutions, ``L``'s Conv1d included, stay shared.
 
-What is per count in TAM: its global branch ``G`` starts with
+What is per count in TAM: its global module ``G`` starts with
 ``nn.Linear(T, alpha * T)`` and ``BatchNorm1d(alpha * T)``, weights whose
 shape depends on the count ``T``, so ``G`` cannot be shared: every TAM holds
 one whole ``G`` per trained count (a :class:`RateSpecificModule`, keys
@@ -22,7 +22,7 @@ stock ``TANet(num_segments=T)``.
 TANet requires at least 3 frames; trained counts and ``num_segments`` below
 3 are refused at build time, and so is running fewer than 3 frames.
 """
-from typing import Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch.nn as nn
 from mmaction.models.backbones.resnet import Bottleneck
@@ -32,16 +32,16 @@ from mmaction.registry import MODELS
 from mmengine.logging import MMLogger
 
 from ..layers import RateSpecificModule
-from .frame_flexible import FrameFlexibleMixin
-from .pretrained_conversion import PretrainedConversion
+from .checkpoint_conversion import PretrainedConversion
+from .frame_flexible_2d import FrameFlexible2DMixin
 
 __all__ = ['TANet_FFN']
 
 MIN_FRAMES = 3  # TANet's own limit (``assert num_segments >= 3``)
 
 
-def _global_branch(tam: TAM, count: int) -> nn.Module:
-    """A freshly initialised TAM global branch ``G`` for ``count`` frames,
+def _global_module(tam: TAM, count: int) -> nn.Module:
+    """A freshly initialised TAM global module ``G`` for ``count`` frames,
     built by TAM itself so it matches the installed MMAction2."""
     return TAM(
         in_channels=tam.in_channels,
@@ -66,81 +66,52 @@ def _global_copy_prefix(key: str) -> Optional[str]:
 
 
 @MODELS.register_module()
-class TANet_FFN(FrameFlexibleMixin, TANet):
-    """TANet with FFN's rate-specific norms, per-count TAM global branches
-    and weight alteration.
+class TANet_FFN(FrameFlexible2DMixin, TANet):
+    """:class:`mmaction.models.TANet` with FFN's rate-specific norms,
+    per-count TAM global modules ``G`` and weight alteration.
 
-    Args:
-        depth (int): Depth of the ResNet; TA-blocks need Bottlenecks, so
-            from ``{50, 101, 152}``.
-        num_segments_list (Sequence[int]): Trained frame counts, distinct,
-            sorted ascending, each at least 3. Defaults to ``(4, 8, 16)``.
-        num_segments (int, optional): Frame count used outside a
-            :meth:`frame_count` context (at least 3). Defaults to the
-            highest trained count.
-        tam_cfg (dict, optional): Config of TAM (``alpha``, ``beta``,
-            ``adaptive_kernel_size``, ...). Defaults to None.
-        branch_policy (str): ``'nearest'`` or ``'strict'``, see
-            :class:`ResNetTSM_FFN`. Defaults to ``'nearest'``.
-        weight_alteration (bool): Whether to add the per-count adapters in
-            front of every Bottleneck's first conv. Defaults to True.
-        alteration_init_std (float): Std of the adapters' normal init.
-            Defaults to 1e-3.
-        rate_specific_norms (bool): Whether every count gets its own norms
-            (specialised normalisation); False shares them (an ablation).
-            Defaults to True.
-        pretrained (str, optional): A local checkpoint: a stock TANet (its
-            ``G`` fills the copy of its own count; the other copies keep
-            their init), a TANet_FFN, or a ResNet/torchvision ResNet (every
-            TAM keeps its init). Loaded by :meth:`init_weights`.
-        **kwargs: Arguments of ``ResNet`` (``norm_cfg``, ``norm_eval``,
-            ``partial_bn``, ``frozen_stages``, ``out_indices``, ...).
+    Takes the arguments of ``TANet`` (and of ``ResNet``) as the stock class
+    does (``TANet_FFN(50, 8)``: a positional ``num_segments`` is the FFN
+    ``num_segments``), and the keyword-only FFN arguments of
+    :class:`FrameFlexibleMixin`; every count must be at least 3. TA-blocks
+    need Bottlenecks, so ``depth`` is one of ``{50, 101, 152}``.
+    ``pretrained`` is a local checkpoint, loaded by :meth:`init_weights`:
+    a stock TANet (its ``G`` fills the copy of its own count; the other
+    copies keep their init), a TANet_FFN, or a ResNet/torchvision ResNet
+    (every TAM keeps its init).
     """
 
     adapter_sites = ((Bottleneck, 'conv1'), )
     pretrained_kinds = 'a ResNet, TANet or TANet_FFN'
+    # TANet runs ResNet's init_weights in its constructor, which would load
+    # ``pretrained`` with stock keys.
+    keep_pretrained_from_stock = True
 
-    def __init__(self,
-                 depth: int,
-                 num_segments_list=(4, 8, 16),
-                 num_segments: Optional[int] = None,
-                 tam_cfg: Optional[dict] = None,
-                 branch_policy: str = 'nearest',
-                 weight_alteration: bool = True,
-                 alteration_init_std: float = 1e-3,
-                 rate_specific_norms: bool = True,
-                 pretrained: Optional[str] = None,
-                 **kwargs) -> None:
-        counts, default = self._check_frame_arguments(num_segments_list,
-                                                      num_segments,
-                                                      branch_policy,
-                                                      alteration_init_std,
-                                                      kwargs)
+    def _stock_arguments(self, args: tuple, kwargs: Dict[str, Any],
+                         counts: Tuple[int, ...],
+                         default: int) -> Tuple[tuple, Dict[str, Any]]:
         for count in counts + (default, ):
             if count < MIN_FRAMES:
                 raise ValueError(
                     f'TANet needs at least {MIN_FRAMES} frames per clip, got '
                     f'{count} (num_segments_list={counts}, '
-                    f'num_segments={num_segments})')
-        # Stock init (ResNet's init_cfg, then TAM's own) happens in TANet's
-        # constructor; ``pretrained`` is loaded by init_weights, not there.
-        super().__init__(
-            depth, num_segments=default, tam_cfg=tam_cfg, **kwargs)
-        self.pretrained = pretrained
-        # G's weights are shaped by the count: one copy per count, made
-        # before the conversion (which leaves rate-specific layers and the
-        # plain BatchNorm1d inside their copies alone).
+                    f'num_segments={default})')
+        return super()._stock_arguments(args, kwargs, counts, default)
+
+    def _before_conversion(self, counts: Tuple[int, ...],
+                           default: int) -> None:
+        """One ``G`` per count in every TAM (its weights are shaped by the
+        count), the stock one kept for the default count. The conversion
+        then leaves rate-specific layers and the plain BatchNorm1d inside
+        the copies alone."""
         for tam in [m for m in self.modules() if isinstance(m, TAM)]:
             stock = tam.G
             tam.G = RateSpecificModule.from_factory(
-                lambda count, tam=tam: _global_branch(tam, count),
+                lambda count, tam=tam: _global_module(tam, count),
                 counts,
                 temporal_dim=-1,
                 existing={default: stock} if default in counts else None)
             tam.G.train(stock.training)
-        self._make_frame_flexible(counts, default, branch_policy,
-                                  weight_alteration, alteration_init_std,
-                                  rate_specific_norms)
 
     def _set_frame_count(self, num_frames: int):
         if num_frames < MIN_FRAMES:
@@ -182,7 +153,7 @@ class TANet_FFN(FrameFlexibleMixin, TANet):
         }
         if has_tam and copies and copies <= keep_init:
             MMLogger.get_current_instance().warning(
-                'No TAM global branch of the checkpoint fits any trained '
+                'No TAM global module G of the checkpoint fits any trained '
                 f'frame count {self.num_segments_list}: all are kept at init')
         return PretrainedConversion(
             type(result.state_dict)(

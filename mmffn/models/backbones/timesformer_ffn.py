@@ -43,20 +43,20 @@ The frame count is the number of input frames (the patch embedding is
 2D, one frame at a time), and every count ``>= 1`` runs.
 """
 import re
-from typing import Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
-import torch.nn as nn
 from einops import rearrange
 from mmaction.models.backbones.timesformer import TimeSformer
 from mmaction.registry import MODELS
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from ...utils import check_frame_count, check_frame_counts
-from ..layers import RateSpecificLayer, resample_frames
+from ...utils import check_frame_count
+from ..layers import RateSpecificTimeEmbedding, resample_frames
 from .frame_flexible_3d import FrameFlexible3DMixin
+from .stock_arguments import stock_argument, with_stock_argument
 
-__all__ = ['TimeSformer_FFN', 'RateSpecificTimeEmbedding']
+__all__ = ['TimeSformer_FFN']
 
 _TIME_EMBED_KEY = re.compile(r'time_embed\.branches\.\d+')
 
@@ -73,58 +73,19 @@ def _holds_time_embedding(filename: str) -> bool:
         for key in checkpoint)
 
 
-class RateSpecificTimeEmbedding(RateSpecificLayer, nn.Module):
-    """One learnable time embedding ``(1, T, D)`` per trained count ``T``.
-
-    Adds the active count's embedding, resampled to the input's length when
-    that differs (a count that was not trained), to tokens shaped
-    ``(N, T', D)``.
-
-    Args:
-        embedding (torch.Tensor): The stock embedding ``(1, L, D)``; each
-            count's copy starts as it, resampled to that count.
-        frame_counts (Sequence[int]): Trained counts.
-        active (int, optional): Count whose embedding is used. Defaults to
-            the highest count.
-    """
-    _variants_name = 'branches'
-
-    def __init__(self,
-                 embedding: torch.Tensor,
-                 frame_counts,
-                 active: Optional[int] = None) -> None:
-        super().__init__()
-        counts = check_frame_counts(frame_counts)
-        self.branches = nn.ParameterDict({
-            str(count): nn.Parameter(
-                resample_frames(embedding.detach(), count, dim=1).clone(),
-                requires_grad=embedding.requires_grad)
-            for count in counts
-        })
-        self.active = counts[-1] if active is None else active
-
-    def embedding(self, num_frames: int) -> torch.Tensor:
-        """The active embedding resampled to ``num_frames`` positions."""
-        return resample_frames(self.branches[str(self._active)], num_frames, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``(N, T', D)`` plus the embedding at ``T'`` frames."""
-        return x + self.embedding(x.shape[1])
-
-    def to_static(self, count: Optional[int] = None) -> nn.Parameter:
-        """A copy of the embedding of ``count`` (default: the active one),
-        the stock ``time_embed`` Parameter of a TimeSformer of that count."""
-        weight = self.branches[str(self._active if count is None else count)]
-        return nn.Parameter(weight.detach().clone(), weight.requires_grad)
-
-    def extra_repr(self) -> str:
-        return f'active={self._active}'
-
-
 @MODELS.register_module()
 class TimeSformer_FFN(FrameFlexible3DMixin, TimeSformer):
     """:class:`mmaction.models.TimeSformer` with FFN's rate-specific
     LayerNorms and per-count time embeddings.
+
+    Takes the arguments of :class:`TimeSformer` as the stock class does,
+    positional ones included (``TimeSformer_FFN(8, 64, 16)``: ``num_frames,
+    img_size, patch_size``), and the keyword-only FFN arguments of
+    :class:`FrameFlexibleMixin`. ``num_frames`` is the length of the stock
+    time embedding (that of a stock checkpoint), not a trained count: the
+    branch of that count, if trained, is exactly the stock model; it
+    defaults to the highest trained count. ``weight_alteration`` must stay
+    False (no adapter site, see the module doc).
 
     Initialisation is the stock one, run on a stock twin (``num_frames``
     frames) and copied into every per-count copy, the time embedding
@@ -134,54 +95,27 @@ class TimeSformer_FFN(FrameFlexible3DMixin, TimeSformer):
     TimeSformer or TimeSformer_FFN, plain or a recognizer's), loaded by
     :meth:`load_pretrained` (the stock conversion would overwrite its
     spatial attentions with its temporal ones).
-
-    Args:
-        num_segments_list (Sequence[int]): Trained frame counts, distinct
-            and sorted ascending. Defaults to ``(4, 8, 16)``.
-        num_frames (int, optional): Length of the stock time embedding
-            (that of a stock checkpoint); the branch of this count, if
-            trained, is exactly the stock model. Defaults to the highest
-            trained count.
-        num_segments (int, optional): Frame count used outside a
-            :meth:`frame_count` context. Defaults to the highest count.
-        branch_policy (str): ``'nearest'`` (ties to the higher count) or
-            ``'strict'``. Defaults to ``'nearest'``.
-        weight_alteration (bool): Must be False: TimeSformer has no adapter
-            site (see the module doc). Defaults to False.
-        **kwargs: Arguments of :class:`TimeSformer` (``img_size``,
-            ``patch_size``, ``embed_dims``, ``attention_type``,
-            ``pretrained``, ...).
     """
     pretrained_kinds = 'a TimeSformer checkpoint (stock or FFN)'
 
-    def __init__(self,
-                 num_segments_list=(4, 8, 16),
-                 num_frames: Optional[int] = None,
-                 weight_alteration: bool = False,
-                 **kwargs) -> None:
-        if weight_alteration:
-            raise ValueError(
-                'TimeSformer_FFN takes weight_alteration=False only, got '
-                f'{weight_alteration!r}: every block starts with a LayerNorm '
-                'whose per-count affine already scales each channel per '
-                'count, so it has no adapter site')
-        counts = check_frame_counts(num_segments_list, 'num_segments_list')
+    def _stock_arguments(self, args: tuple, kwargs: Dict[str, Any],
+                         counts: Tuple[int, ...],
+                         default: int) -> Tuple[tuple, Dict[str, Any]]:
+        num_frames = stock_argument(TimeSformer, args, kwargs, 'num_frames')
         num_frames = counts[-1] if num_frames is None else check_frame_count(
             num_frames, 'num_frames')
-        super().__init__(
-            num_segments_list=counts,
-            num_frames=num_frames,
-            weight_alteration=False,
-            **kwargs)
+        args, kwargs = with_stock_argument(TimeSformer, args, kwargs,
+                                           'num_frames', num_frames)
+        return super()._stock_arguments(args, kwargs, counts, default)
 
-    def _make_frame_flexible(self, counts, default, *args) -> None:
-        # The time embedding becomes per count before the generic
-        # conversion, so frame-count switching finds it.
+    def _before_conversion(self, counts: Tuple[int, ...],
+                           default: int) -> None:
+        """The time embedding made per count, so that frame-count switching
+        finds it."""
         if self.attention_type != 'space_only':
             stock = self.time_embed
             del self.time_embed
             self.time_embed = RateSpecificTimeEmbedding(stock, counts)
-        super()._make_frame_flexible(counts, default, *args)
 
     def _frame_modules(self):
         # The backbone and the divided attentions hold the count as
@@ -255,6 +189,6 @@ class TimeSformer_FFN(FrameFlexible3DMixin, TimeSformer):
         extra = 0
         if isinstance(embedding, RateSpecificTimeEmbedding):
             extra = sum(p.numel() for p in embedding.branches.values())
-            extra -= self._stock_kwargs['num_frames'] * self.embed_dims
+            extra -= self._stock_value('num_frames') * self.embed_dims
         total = overhead.pop('total') + extra
         return dict(overhead, time_embedding=extra, total=total)

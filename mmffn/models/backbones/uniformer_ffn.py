@@ -16,7 +16,6 @@ frames into ``ceil(T / 2)`` token frames, later stages keep that length.
 Every ``T >= 1`` is valid; for an odd ``T`` the stem's last window reads
 one zero-padded frame, as the stock UniFormer does.
 """
-
 from mmaction.models.backbones.uniformer import CBlock, SABlock, UniFormer
 from mmaction.registry import MODELS
 
@@ -39,27 +38,13 @@ class UniFormer_FFN(FrameFlexible3DMixin, UniFormer):
     ``pretrained``, a UniFormer checkpoint (stock or FFN), fills every
     branch.
 
-    Args:
-        num_segments_list (Sequence[int]): Trained frame counts (input
-            frames), distinct and sorted ascending. Defaults to
-            ``(4, 8, 16)``.
-        num_segments (int, optional): Frame count used outside a
-            :meth:`frame_count` context. Defaults to the highest count.
-        branch_policy (str): ``'nearest'`` (ties to the higher count) or
-            ``'strict'``. Defaults to ``'nearest'``.
-        weight_alteration (bool): Whether to add the per-count adapters in
-            front of ``pos_embed`` of every block. Defaults to True.
-        alteration_init_std (float): Std of the adapters' normal init.
-            Defaults to 1e-3.
-        rate_specific_norms (bool): Whether every count gets its own norms
-            (specialised normalisation); False shares them (an ablation).
-            Defaults to True.
-        **kwargs: Arguments of :class:`UniFormer` (``depth``,
-            ``embed_dim``, ``head_dim``, ``pretrained``, ``pretrained2d``,
-            ``drop_path_rate``, ...).
+    Arguments: those of :class:`UniFormer` (``depth``, ``embed_dim``,
+    ``head_dim``, ``pretrained``, ``pretrained2d``, ...) and the
+    keyword-only FFN arguments of :class:`FrameFlexibleMixin`; the counts
+    are input frames.
     """
     # pos_embed is the only conv of a block that reads the block input.
-    # The first layer of each residual branch after it (CBlock's conv1,
+    # The first layer of each residual path after it (CBlock's conv1,
     # SABlock's qkv Linear) reads the output of norm1, whose per-count
     # affine already scales each channel per count: an adapter there would
     # add nothing. On the depthwise pos_embed the adapter is a per-count

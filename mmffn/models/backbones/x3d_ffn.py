@@ -11,7 +11,6 @@ X3D has no temporal stride and no weight shaped by the frame count: the
 input clip has ``T`` frames for the count ``T`` (``input_frames`` is the
 mixin's) and any ``T >= 1`` runs.
 """
-
 from mmaction.models.backbones.x3d import X3D, BlockX3D
 from mmaction.registry import MODELS
 
@@ -31,23 +30,9 @@ class X3D_FFN(FrameFlexible3DMixin, X3D):
     have): :class:`FrameFlexible3DMixin` runs it on a stock twin and copies
     the result into every per-count copy.
 
-    Args:
-        num_segments_list (Sequence[int]): Trained frame counts, distinct
-            and sorted ascending. Defaults to ``(4, 8, 16)``.
-        num_segments (int, optional): Frame count used outside a
-            :meth:`frame_count` context. Defaults to the highest count.
-        branch_policy (str): ``'nearest'`` (ties to the higher count) or
-            ``'strict'``. Defaults to ``'nearest'``.
-        weight_alteration (bool): Whether to add the per-count adapters in
-            front of ``conv1`` of every block. Defaults to True.
-        alteration_init_std (float): Std of the adapters' normal init.
-            Defaults to 1e-3.
-        rate_specific_norms (bool): Whether every count gets its own norms
-            (specialised normalisation); False shares them (an ablation).
-            Defaults to True.
-        **kwargs: Arguments of :class:`X3D` (``gamma_w``, ``gamma_b``,
-            ``gamma_d``, ``pretrained``, ``norm_eval``, ``frozen_stages``,
-            ``zero_init_residual``, ...).
+    Arguments: those of :class:`X3D` (``gamma_w``, ``gamma_b``,
+    ``gamma_d``, ``pretrained``, ...) and the keyword-only FFN arguments of
+    :class:`FrameFlexibleMixin`.
     """
     # conv1 is the 1x1x1 expansion conv, the only conv reading the block
     # input: the place of FFN's adapter in a bottleneck. An adapter on the

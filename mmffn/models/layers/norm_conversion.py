@@ -20,6 +20,8 @@ from .rate_specific import RateSpecificLayer
 from .rate_specific_bn import RateSpecificBatchNorm
 from .rate_specific_module import RateSpecificModule
 
+__all__ = ['is_rate_specific_norm', 'convert_to_rate_specific_norms']
+
 # Subclasses count too: mmcv's and MMAction2's LayerNorm variants are
 # nn.LayerNorm subclasses.
 AFFINE_ONLY_NORMS = (nn.LayerNorm, nn.GroupNorm, _InstanceNorm, nn.RMSNorm)

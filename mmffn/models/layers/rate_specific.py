@@ -11,6 +11,8 @@ from typing import Optional, Tuple
 
 import torch.nn as nn
 
+__all__ = ['RateSpecificLayer', 'to_static']
+
 
 class RateSpecificLayer:
     """Mixin for an ``nn.Module`` with one variant per frame count.

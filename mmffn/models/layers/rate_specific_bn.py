@@ -16,6 +16,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ...utils import check_frame_counts
 from .rate_specific import RateSpecificLayer
 
+__all__ = ['RateSpecificBatchNorm']
+
 
 @MODELS.register_module()
 class RateSpecificBatchNorm(RateSpecificLayer, nn.Module):

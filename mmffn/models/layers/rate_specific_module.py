@@ -1,7 +1,7 @@
 """One private copy of a whole module per trained frame count.
 
 For sub-networks whose weights' shapes depend on the frame count (TAM's
-global branch starts with ``nn.Linear(T, alpha * T)``), sharing is not
+global module ``G`` starts with ``nn.Linear(T, alpha * T)``), sharing is not
 possible: :class:`RateSpecificModule` keeps one copy per trained count and
 runs the active one. With ``temporal_dim`` set, an input whose frame axis has
 another length than the active count (a count that was not trained, served by
@@ -18,6 +18,8 @@ import torch.nn.functional as F
 
 from ...utils import check_frame_counts
 from .rate_specific import RateSpecificLayer
+
+__all__ = ['resample_frames', 'RateSpecificModule']
 
 
 def resample_frames(x: torch.Tensor,

@@ -31,6 +31,11 @@ from mmcv.cnn.bricks.wrappers import Conv3d as MMCVConv3d
 from ...utils import check_frame_counts
 from .rate_specific import RateSpecificLayer
 
+__all__ = [
+    'AlterationWeight', 'WeightAlteredConv', 'WeightAlteredConv2d',
+    'WeightAlteredConv3d', 'weight_altered_conv'
+]
+
 # Convs whose forward is exactly ``nn.Conv2d``'s / ``nn.Conv3d``'s: mmcv's
 # wrappers (what ConvModule builds) only differ for empty inputs on
 # torch < 1.4.

@@ -74,7 +74,7 @@ class FrameFlexibleRecognizerMixin:
         **kwargs: Arguments of the stock recognizer (backbone, neck,
             cls_head, data_preprocessor, train_cfg, test_cfg, ...). The
             backbone must be frame flexible (one of the versions in
-            ``model_conversion.FAMILIES``).
+            ``mmffn.models.families.FAMILIES``).
     """
 
     stock_recognizer = 'Recognizer2D'
@@ -96,7 +96,7 @@ class FrameFlexibleRecognizerMixin:
             raise TypeError(
                 f'{name} needs a frame-flexible backbone, got '
                 f'{type(self.backbone).__name__}; supported: {supported} '
-                '(model_conversion.frame_flexible_model converts a stock '
+                '(mmffn.apis.frame_flexible_model converts a stock '
                 'config)')
         if not self.with_cls_head:
             raise ValueError(f'{name} needs a cls_head: its loss is the '
@@ -255,7 +255,7 @@ class FrameFlexibleRecognizerMixin:
                 f'check that their {sum(expected)} frames hold clips of '
                 f'{expected} frames. Keep the sampler\'s counts: '
                 "PackActionInputs(meta_keys=(..., 'frame_counts')) after the "
-                'multi-rate sampler (mmffn.datasets.pipeline_conversion.'
+                'multi-rate sampler (mmffn.apis.'
                 'multi_rate_pipeline does this).')
         for sample in data_samples:
             sampled = tuple(sample.metainfo['frame_counts'])

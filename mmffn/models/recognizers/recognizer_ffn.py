@@ -36,7 +36,7 @@ class RecognizerFFN(FrameFlexibleRecognizerMixin, Recognizer2D):
         **kwargs: Arguments of :class:`Recognizer2D` (backbone, neck,
             cls_head, data_preprocessor, train_cfg, test_cfg, ...). The
             backbone must be frame flexible (``ResNetTSM_FFN`` and the other
-            2D versions in ``model_conversion.FAMILIES``).
+            2D versions in ``mmffn.models.families.FAMILIES``).
     """
 
     def _clips_by_count(self, inputs: torch.Tensor) -> List[torch.Tensor]:

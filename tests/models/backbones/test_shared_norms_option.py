@@ -7,8 +7,8 @@ from shared_builders import (TINY_X3D, assert_equal_to_stock_at_every_count,
                              stock_and_ffn)
 
 import mmffn  # noqa: F401
+from mmffn.apis import frame_flexible_model, stock_model
 from mmffn.models.layers import RateSpecificLayer, WeightAlteredConv
-from mmffn.models.model_conversion import frame_flexible_model, stock_model
 
 TSM = dict(
     type='ResNetTSM',

@@ -1,4 +1,4 @@
-"""TANet_FFN: per-count TAM global branches, equivalence with TANet."""
+"""TANet_FFN: per-count TAM global modules G, equivalence with TANet."""
 import copy
 import math
 

@@ -22,8 +22,8 @@ from shared_builders import (assert_equal_to_stock_at,
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
 from mmffn.models.backbones import (TimeSformer_FFN,
                                     convert_pretrained_state_dict)
-from mmffn.models.backbones.timesformer_ffn import RateSpecificTimeEmbedding
-from mmffn.models.layers import RateSpecificModule, to_static
+from mmffn.models.layers import (RateSpecificModule, RateSpecificTimeEmbedding,
+                                 to_static)
 
 COUNTS = (2, 4)
 ATTENTIONS = ('divided_space_time', 'space_only', 'joint_space_time')
@@ -446,3 +446,37 @@ def test_mmaction_timesformer_case():
             img_size=32,
             patch_size=16,
             transformer_layers='wrong_type')
+
+
+@pytest.mark.parametrize('counts', [(4, 8, 16), (8, 16), (4, 16), (9, 10)])
+@pytest.mark.parametrize('num_frames', [None, 8])
+def test_any_counts_build_and_switch(counts, num_frames):
+    """Counts whose string order is not their order ('16' < '4', '10' <
+    '9') build and switch, with the default ``num_frames`` (the highest
+    count) and a stock recipe's ``num_frames=8``; at a trained count equal
+    to ``num_frames`` the FFN is the stock model."""
+    frames = dict(num_frames=num_frames) if num_frames else {}
+    stock_cfg = dict(_cfg(), **frames)
+    stock_cfg.setdefault('num_frames', counts[-1])
+    stock, ffn = stock_and_ffn(
+        stock_cfg,
+        dict(
+            _cfg(), type='TimeSformer_FFN', num_segments_list=counts,
+            **frames),
+        randomise=lambda model: _randomise(model, seed=1))
+    assert ffn.time_embed.frame_counts == counts
+    assert ffn._stock_value('num_frames') == stock_cfg['num_frames']
+    assert [k for k in ffn.state_dict() if k.startswith('time_embed.')
+            ] == [f'time_embed.branches.{c}' for c in counts]
+    ffn.eval()
+    stock.eval()
+    for count in counts + (counts[0] + 1, ):
+        with torch.no_grad(), ffn.frame_count(count) as branch:
+            out = ffn(torch.randn(1, 3, count, 32, 32))
+        assert branch == ffn.branch_for(count)
+        assert ffn.time_embed.active == counts[-1]  # restored on exit
+        assert out.shape == (1, 32)
+    if stock_cfg['num_frames'] in counts:
+        x = torch.randn(2, 3, stock_cfg['num_frames'], 32, 32)
+        with torch.no_grad(), ffn.frame_count(stock_cfg['num_frames']):
+            torch.testing.assert_close(ffn(x), stock(x), atol=1e-5, rtol=0)

@@ -9,7 +9,7 @@ from mmengine.registry import init_default_scope
 from shared_builders import TINY_SLOWFAST, TINY_X3D
 
 import mmffn  # noqa: F401
-from mmffn.models.model_conversion import frame_flexible_model
+from mmffn.apis import frame_flexible_model
 from mmffn.models.recognizers.trainable_parts import parameter_parts
 from mmffn.models.stock_checkpoint import checkpoint_frames
 

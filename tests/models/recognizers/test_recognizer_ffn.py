@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmffn  # noqa: F401
-from mmffn.deploy import build_deployed
+from mmffn.apis import build_deployed
 
 COUNTS = (4, 8, 16)
 NUM_CLASSES = 5
@@ -47,7 +47,7 @@ def build_model(**overrides):
 
 def stock_recognizer(model, frames):
     """MMAction2's Recognizer2D computing ``model``'s branch at ``frames``
-    (mmffn.deploy folds the branch into stock TSM weights)."""
+    (mmffn.apis.deploy folds the branch into stock TSM weights)."""
     return build_deployed(model, model.cfg_for_tests, frames)
 
 

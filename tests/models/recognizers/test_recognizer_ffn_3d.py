@@ -10,7 +10,7 @@ from shared_builders import TINY_X3D as X3D
 from shared_builders import stock_and_ffn
 
 import mmffn  # noqa: F401
-from mmffn.models.model_conversion import frame_flexible_model
+from mmffn.apis import frame_flexible_model
 
 COUNTS = (2, 4)
 

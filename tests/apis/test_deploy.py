@@ -1,4 +1,5 @@
-"""mmffn.deploy / tools/deploy.py: one frame count as a stock MMAction2 TSM.
+"""mmffn.apis.deploy, tools/deploy.py: one frame count as a stock MMAction2
+model (TSM here).
 
 The deployed config and checkpoint are loaded in a fresh interpreter that
 never imports mmffn, and must reproduce the FFN model at that frame count.
@@ -20,12 +21,11 @@ from shared_builders import TINY_SLOWFAST, TINY_X3D, recognizer_ffn_cfg
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
-from mmffn.deploy import (build_ffn, deploy, deployed_config,
-                          fold_branch_state_dict)
+from mmffn.apis import (build_ffn, deploy, deployed_config,
+                        fold_branch_state_dict, stock_model)
 from mmffn.models.layers import WeightAlteredConv
-from mmffn.models.model_conversion import stock_model
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SIZE = 32  # tiny frames: ResNet's stride 32 leaves a 1x1 map
 NUM_CLASSES = 5
 # Trained counts, and 6: not trained, served by branch 8 ('nearest').
@@ -271,7 +271,7 @@ def test_deployed_config_is_stock_and_at_t(ffn_files, tmp_path):
 def test_deployed_config_names_nothing_of_mmffn(ffn_files):
     """mmffn's hooks are dropped, UniqueDecordDecode becomes DecordDecode
     (same frames), and anything else of mmffn is refused, by path."""
-    from mmffn.deploy import _mmffn_names
+    from mmffn.apis.deployed_config import _mmffn_names
     config, _, _ = ffn_files
     cfg = Config.fromfile(config)
     assert [h.type for h in cfg.custom_hooks] == ['EpochSeedHook']
@@ -447,7 +447,7 @@ def test_every_family_deploys_to_its_stock_model(family):
     from mmaction.registry import MODELS
     from mmengine.registry import init_default_scope
 
-    from mmffn.deploy import build_deployed, compare_outputs
+    from mmffn.apis import build_deployed, compare_outputs
     backbone, channels, frames_list = FAMILY_MODELS[family]
     cfg = recognizer_ffn_cfg(
         dict(backbone, num_segments_list=(4, 8)), channels, NUM_CLASSES)
@@ -522,8 +522,8 @@ def test_every_3d_family_deploys_to_recognizer3d(family):
     from mmaction.registry import MODELS
     from mmengine.registry import init_default_scope
 
-    from mmffn.deploy import build_deployed, compare_outputs
-    from mmffn.models.model_conversion import frame_flexible_model
+    from mmffn.apis import (build_deployed, compare_outputs,
+                            frame_flexible_model)
     cfg = frame_flexible_model(TINY_3D[family], (2, 4))
     init_default_scope('mmaction')
     torch.manual_seed(0)
@@ -568,7 +568,7 @@ def test_3d_deployed_config_reads_clips_of_the_count():
         dict(type='FormatShape', input_format='NCTHW'),
         dict(type='PackActionInputs')
     ]
-    from mmffn.models.model_conversion import frame_flexible_model
+    from mmffn.apis import frame_flexible_model
     cfg = Config(
         dict(
             model=frame_flexible_model(TINY_SLOWFAST, (4, 8, 16)),

@@ -1,21 +1,22 @@
-"""Turn an MMAction2 recognizer config into its FFN version and back.
+"""Convert recognizer model configs: a stock MMAction2 one to its FFN
+version, and an FFN one to the stock model computing it at one frame count.
 
-One table says which stock backbones have a frame-flexible version; mixing
-configs (:func:`frame_flexible_model`) and deployment
-(:func:`stock_model`) both read it, and an unsupported backbone gets an error
-naming the supported ones::
+Both read the table of :mod:`mmffn.models.families`; an unsupported backbone
+gets an error naming the supported ones::
 
     _base_ = 'mmaction::recognition/tsm/tsm_imagenet-pretrained-r50_...py'
-    from mmffn.models.model_conversion import frame_flexible_model
+    from mmffn.apis import frame_flexible_model
     model = frame_flexible_model(_base_.model, (4, 8, 16))
 """
 import copy
 import inspect
 from typing import Sequence
 
+from ..models.families import (FAMILIES, FFN_BACKBONE_KEYS,
+                               FFN_RECOGNIZER_KEYS, FFN_RECOGNIZERS)
 from ..utils import check_frame_count, check_frame_counts
-from .families import (FAMILIES, FFN_BACKBONE_KEYS, FFN_RECOGNIZER_KEYS,
-                       FFN_RECOGNIZERS)
+
+__all__ = ['frame_flexible_model', 'stock_model']
 
 
 def _default_counts(ffn_type: str) -> tuple:

@@ -15,22 +15,20 @@ signal is the sampler's ``frame_counts`` in the data samples, or, where
 ``PackActionInputs`` did not keep them, clips of exactly
 ``sum(num_segments_list)`` frames. ``RecognizerFFN`` overrides ``loss``;
 nothing changes for other backbones.
-
-A patch of an upstream class made like those of
-:mod:`mmffn.reliability_patches` (version-guarded, original kept as
-``__wrapped__``, applied once); ``apply_reliability_patches`` applies it.
 """
 import functools
 
-from ...compat import (MMACTION2_TESTED, _mmaction2_version, is_patched,
-                       require_version)
-from ..backbones import FrameFlexibleMixin
+from .guard import MMACTION2_TESTED, wrap_once
+
+__all__ = ['refuse_multi_rate_inputs_in_recognizer2d']
 
 
 def _multi_rate_error(recognizer, inputs, data_samples):
     """The TypeError for multi-rate clips given to ``recognizer``, or None
     when its inputs are not multi-rate clips of a frame-flexible backbone.
     """
+    # Imported here: patches are applied before mmffn.models is imported.
+    from ..models.backbones import FrameFlexibleMixin
     backbone = getattr(recognizer, 'backbone', None)
     if not isinstance(backbone, FrameFlexibleMixin):
         return None
@@ -56,17 +54,8 @@ def _multi_rate_error(recognizer, inputs, data_samples):
         'splits them by frame count.')
 
 
-def refuse_multi_rate_inputs_in_recognizer2d() -> None:
-    """Make ``Recognizer2D.loss`` refuse multi-rate clips of a
-    frame-flexible backbone with a TypeError naming ``RecognizerFFN``."""
-    from mmaction.models.recognizers import Recognizer2D
-    require_version(
-        'mmaction2', _mmaction2_version(), MMACTION2_TESTED,
-        'refuse_multi_rate_inputs_in_recognizer2d '
-        '(mmaction.models.recognizers.Recognizer2D.loss)')
-    original = Recognizer2D.loss
-    if is_patched(original):
-        return
+def _loss_refusing_multi_rate_inputs(original):
+    """``Recognizer2D.loss`` that raises :func:`_multi_rate_error` first."""
 
     @functools.wraps(original)
     def loss(self, inputs, data_samples, **kwargs):
@@ -75,4 +64,22 @@ def refuse_multi_rate_inputs_in_recognizer2d() -> None:
             raise error
         return original(self, inputs, data_samples, **kwargs)
 
-    Recognizer2D.loss = loss
+    return loss
+
+
+def refuse_multi_rate_inputs_in_recognizer2d() -> None:
+    """Make ``Recognizer2D.loss`` refuse multi-rate clips of a
+    frame-flexible backbone with a TypeError naming ``RecognizerFFN``.
+
+    Upstream: mmaction/models/recognizers/base.py, ``BaseRecognizer.loss``
+    (as ``Recognizer2D.loss``).
+    """
+    from mmaction.models.recognizers import Recognizer2D
+    wrap_once(
+        Recognizer2D,
+        'loss',
+        _loss_refusing_multi_rate_inputs,
+        package='mmaction2',
+        tested=MMACTION2_TESTED,
+        patch_name='refuse_multi_rate_inputs_in_recognizer2d '
+        '(mmaction.models.recognizers.Recognizer2D.loss)')

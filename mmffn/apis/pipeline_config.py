@@ -1,4 +1,5 @@
-"""Turn stock MMAction2 pipelines into FFN pipelines, for mixing configs.
+"""Convert pipeline and dataloader configs: stock MMAction2 ones to FFN
+training ones (several frame counts) and to test ones at one frame count.
 
 MMEngine merges inherited dicts key by key but replaces lists whole, so a
 config that inherits an MMAction2 recipe cannot swap one step of its
@@ -7,8 +8,7 @@ pipeline by merging. These helpers take the inherited pipeline (available as
 inside a config file) and return the FFN version, leaving every other step
 (decode, resize, crops, flip and its label map, formatting) as it was::
 
-    from mmffn.datasets.pipeline_conversion import (multi_rate_pipeline,
-                                                    fixed_frames_pipeline)
+    from mmffn.apis import fixed_frames_pipeline, multi_rate_pipeline
     train_dataloader = dict(dataset=dict(pipeline=multi_rate_pipeline(
         _base_.train_dataloader.dataset.pipeline, (4, 8, 16))))
 
@@ -23,6 +23,11 @@ import copy
 from typing import List, Optional, Sequence
 
 from ..utils import check_frame_count, check_frame_counts
+
+__all__ = [
+    'multi_rate_pipeline', 'fixed_frames_pipeline', 'multi_rate_loader',
+    'fixed_frames_loader', 'unlabeled_loader'
+]
 
 _SAMPLERS = ('SampleFrames', 'MultiRateSampleFrames', 'UniformSample',
              'MultiRateSampleFrames3D')
@@ -163,15 +168,15 @@ def _unique_decode_with_counts(pipeline: List[dict]) -> List[dict]:
 
 
 def fixed_frames_pipeline(pipeline: Sequence[dict],
-                          num_clips: int,
+                          frames: int,
                           frames_per_count: int = 1,
                           mode: Optional[str] = None) -> List[dict]:
-    """Test/val pipeline at one frame count ``num_clips``.
+    """Test/val pipeline at one frame count ``frames``.
 
-    2D: the sampler is set to ``SampleFrames(num_clips=num_clips)`` (other
+    2D: the sampler is set to ``SampleFrames(num_clips=frames)`` (other
     options such as ``test_mode`` and ``twice_sample`` kept). 3D: the stock
     sampler (``UniformSample`` or ``SampleFrames``; a multi-rate one
-    becomes the stock sampler of its mode) draws clips of ``num_clips *
+    becomes the stock sampler of its mode) draws clips of ``frames *
     frames_per_count`` frames, its views (``num_clips`` of the stock
     sampler) kept. ``PackActionInputs`` keeps ``num_clips`` and
     ``clip_len`` so that the recognizer knows T even with several views per
@@ -179,25 +184,24 @@ def fixed_frames_pipeline(pipeline: Sequence[dict],
 
     Args:
         pipeline (list[dict]): Stock pipeline (not modified).
-        num_clips (int): Frames per clip at test time, any positive count.
+        frames (int): Frames per clip T at test time, any positive count.
         frames_per_count (int): Input frames per counted frame (3D only;
             SlowFast: ``resample_rate``). Defaults to 1.
         mode (str, optional): 3D only, as in :func:`multi_rate_pipeline`
             (give the training pipeline's). Defaults to None.
     """
-    num_clips = check_frame_count(num_clips, 'num_clips')
+    frames = check_frame_count(frames, 'frames')
     frames_per_count = check_frame_count(frames_per_count, 'frames_per_count')
     pipeline = [dict(copy.deepcopy(step)) for step in pipeline]
     index = _sampler_index(pipeline)
     sampler = pipeline[index]
     if _is_3d(pipeline):
-        pipeline[index] = _stock_3d_sampler(sampler,
-                                            num_clips * frames_per_count,
+        pipeline[index] = _stock_3d_sampler(sampler, frames * frames_per_count,
                                             _sampler_mode(sampler, mode))
     else:
         _refuse_3d_options(frames_per_count, mode)
         sampler.pop('num_clips_list', None)
-        sampler.update(type='SampleFrames', num_clips=num_clips)
+        sampler.update(type='SampleFrames', num_clips=frames)
     _add_meta_key(pipeline, 'num_clips')
     _add_meta_key(pipeline, 'clip_len')
     return pipeline
@@ -257,13 +261,14 @@ def multi_rate_loader(loader: dict,
 
 
 def fixed_frames_loader(loader: dict,
-                        num_clips: int,
+                        frames: int,
                         frames_per_count: int = 1,
                         mode: Optional[str] = None) -> dict:
-    """A val/test dataloader config with :func:`fixed_frames_pipeline`."""
+    """A val/test dataloader config with :func:`fixed_frames_pipeline` at
+    ``frames`` frames per clip."""
     return _loader_with_pipeline(
         loader,
-        lambda p: fixed_frames_pipeline(p, num_clips, frames_per_count, mode))
+        lambda p: fixed_frames_pipeline(p, frames, frames_per_count, mode))
 
 
 def unlabeled_loader(loader: dict, video_list: str) -> dict:

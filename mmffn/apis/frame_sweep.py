@@ -1,7 +1,8 @@
-"""Accuracy of checkpoints at many frame counts (Figure 1 of the FFN paper).
+"""Run a frame sweep: the accuracy of checkpoints at many frame counts
+(Figure 1 of the FFN paper), written as tables and a plot.
 
 Each evaluation is MMAction2's own test loop (``Runner.test``) with the test
-pipeline at T frames (``pipeline_conversion.fixed_frames_pipeline``:
+pipeline at T frames (:func:`~mmffn.apis.fixed_frames_pipeline`:
 ``SampleFrames(num_clips=T)`` for 2D models, clips of ``clip_len=T`` for 3D
 ones, ``T * resample_rate`` for SlowFast). An FFN model needs nothing else
 (it reads T from the data); a vanilla 2D model such as MMAction2's TSM is
@@ -16,9 +17,13 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
-from ..datasets.pipeline_conversion import fixed_frames_pipeline
 from ..models.families import input_frames_per_count
 from ..utils import check_frame_count
+from .pipeline_config import fixed_frames_pipeline
+
+__all__ = [
+    'evaluate_at_frames', 'write_frame_sweep_tables', 'plot_frame_sweep'
+]
 
 
 def _set_test_frames(cfg: Config, frames: int) -> None:
@@ -111,25 +116,24 @@ def write_frame_sweep_tables(results: Dict[str, Dict[int, float]],
     return [md, path_csv]
 
 
-def plot_frame_sweep(results: Dict[str, Dict[int, float]],
-                     out_path: str,
-                     trained: Optional[Dict[str, Sequence[int]]] = None,
-                     title: str = 'Accuracy vs frames at test time') -> str:
-    """Accuracy vs frame count, one line per model; trained counts marked.
+# More swept counts than this get ticks from MaxNLocator (still integers).
+_MAX_FRAME_TICKS = 12
 
-    Args:
-        results (dict): ``{model label: {T: accuracy in [0, 1]}}``.
-        out_path (str): PNG path.
-        trained (dict, optional): ``{model label: trained frame counts}``,
-            drawn as large filled markers.
-        title (str): Plot title.
-    """
+
+def _pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend (no display)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    return plt
 
-    trained = trained or {}
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+
+def _frame_sweep_figure(results: Dict[str, Dict[int, float]],
+                        trained: Dict[str, Sequence[int]], title: str):
+    """The figure of :func:`plot_frame_sweep` (not saved, not closed)."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = _pyplot().subplots(figsize=(6, 4), dpi=100)
     for label, accs in results.items():
         counts = sorted(accs)
         line, = ax.plot(
@@ -145,13 +149,39 @@ def plot_frame_sweep(results: Dict[str, Dict[int, float]],
                 marker='*',
                 markersize=14,
                 color=line.get_color())
+    # Frame counts are whole numbers: ticks at the swept counts, not at the
+    # 2.5, 7.5, ... that the default locator picks.
+    swept = sorted({t for accs in results.values() for t in accs})
+    if len(swept) <= _MAX_FRAME_TICKS:
+        ax.set_xticks(swept)
+    else:
+        ax.xaxis.set_major_locator(
+            MaxNLocator(nbins=_MAX_FRAME_TICKS, integer=True))
     ax.set_xlabel('frames at test time')
     ax.set_ylabel('top-1 accuracy (%)')
     ax.set_title(title + '  (stars: trained frame counts)', fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def plot_frame_sweep(results: Dict[str, Dict[int, float]],
+                     out_path: str,
+                     trained: Optional[Dict[str, Sequence[int]]] = None,
+                     title: str = 'Accuracy vs frames at test time') -> str:
+    """Accuracy vs frame count, one line per model; trained counts marked,
+    integer ticks at the swept counts.
+
+    Args:
+        results (dict): ``{model label: {T: accuracy in [0, 1]}}``.
+        out_path (str): PNG path.
+        trained (dict, optional): ``{model label: trained frame counts}``,
+            drawn as large filled markers.
+        title (str): Plot title.
+    """
+    fig = _frame_sweep_figure(results, trained or {}, title)
     os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
     fig.savefig(out_path)
-    plt.close(fig)
+    _pyplot().close(fig)
     return out_path

@@ -1,9 +1,9 @@
-"""model_conversion: stock Recognizer2D/3D configs to FFN ones and back."""
+"""model_config: stock Recognizer2D/3D configs to FFN ones and back."""
 import pytest
 from mmengine.config import Config
 
-from mmffn.models.model_conversion import (FAMILIES, frame_flexible_model,
-                                           stock_model)
+from mmffn.apis import frame_flexible_model, stock_model
+from mmffn.models.families import FAMILIES
 
 TSM = dict(
     type='Recognizer2D',

@@ -1,14 +1,9 @@
-"""Process-wide changes of MMEngine/MMAction2 behaviour, for reliability.
+"""Checkpoints: atomic local saves, the file named in load errors, and
+checks of what ``load_from`` and ``--resume`` files hold.
 
-The stack runs without these (see :mod:`mmffn.compat` for what it needs);
-they make a killed save leave no truncated checkpoint and make a bad
-checkpoint or video say which file it is. ``import mmffn`` applies them with
-:func:`apply_reliability_patches`, for every runner and tool in the process.
-
-Like :mod:`mmffn.compat`, each patch is version-guarded
-(:func:`~mmffn.compat.require_version`), keeps the original as
-``__wrapped__`` and is applied once (:func:`~mmffn.compat.is_patched`).
-Upstream references, line numbers and tests: ``docs/upstream_fixes.md``.
+Changes of MMEngine behaviour, not needed to run (see
+:mod:`mmffn.patches.stack` for that): a killed save leaves no truncated
+checkpoint, and a bad checkpoint says which file it is and what was expected.
 """
 import contextvars
 import functools
@@ -16,8 +11,12 @@ import logging
 import os
 import sys
 
-from .compat import (MMACTION2_TESTED, MMENGINE_TESTED, _mmaction2_version,
-                     _mmengine_version, is_patched, require_version)
+from .guard import MMENGINE_TESTED, wrap_once
+
+__all__ = [
+    'remove_stale_temp_checkpoints', 'save_checkpoints_atomically',
+    'name_the_file_in_checkpoint_errors', 'check_what_runner_checkpoints_hold'
+]
 
 
 def _temp_name(name: str, pid: int) -> str:
@@ -148,32 +147,30 @@ def save_checkpoints_atomically() -> None:
     MMEngine's ``save_checkpoint`` writes straight into ``epoch_N.pth``
     (mmengine/runner/checkpoint.py, ``LocalBackend.put``): a kill mid-save
     leaves a truncated file under the final name, which ``--resume`` or
-    ``load_from`` then pick up. Local saves now go to a hidden temporary
-    file, are fsynced and ``os.replace``d; other backends run unchanged.
+    ``load_from`` then pick up. Local saves go to a hidden temporary file,
+    are fsynced and ``os.replace``d; other backends run unchanged.
     Temporary files of saves that were killed are deleted at the next save
     into their folder (:func:`remove_stale_temp_checkpoints`).
     """
     import mmengine.runner as runner_package
     from mmengine.runner import checkpoint as checkpoint_module
     from mmengine.runner import runner as runner_module
-    require_version(
-        'mmengine', _mmengine_version(), MMENGINE_TESTED,
-        'save_checkpoints_atomically '
-        '(mmengine.runner.checkpoint.save_checkpoint)')
-    original = checkpoint_module.save_checkpoint
-    if is_patched(original):
-        return
-    atomic = _atomic_save_checkpoint(original)
+
     # Callers bind the name at import; these hold it (the strategies of
     # FlexibleRunner import it lazily from mmengine.runner.checkpoint).
-    modules = [checkpoint_module, runner_module, runner_package] + [
-        sys.modules[name]
-        for name in ('mmengine._strategy.deepspeed',
-                     'mmengine._strategy.colossalai') if name in sys.modules
-    ]
-    for module in modules:
-        if getattr(module, 'save_checkpoint', None) is original:
-            module.save_checkpoint = atomic
+    wrap_once(
+        checkpoint_module,
+        'save_checkpoint',
+        _atomic_save_checkpoint,
+        package='mmengine',
+        tested=MMENGINE_TESTED,
+        patch_name='save_checkpoints_atomically '
+        '(mmengine.runner.checkpoint.save_checkpoint)',
+        also=[runner_module, runner_package] + [
+            sys.modules[name] for name in ('mmengine._strategy.deepspeed',
+                                           'mmengine._strategy.colossalai')
+            if name in sys.modules
+        ])
 
 
 def _checkpoint_error(filename: str, error: Exception) -> Exception:
@@ -198,23 +195,10 @@ def _checkpoint_error(filename: str, error: Exception) -> Exception:
     return RuntimeError(message)
 
 
-def name_the_file_in_checkpoint_errors() -> None:
-    """Make a failed local checkpoint load say which file failed.
-
-    MMEngine's ``load_from_local`` (mmengine/runner/checkpoint.py) calls
-    ``torch.load`` bare: text, empty or truncated files fail with
-    ``IndexError``/``EOFError``/zip errors that do not name the file. The
-    error now names it: ``pickle.UnpicklingError`` (``weights_only``
-    refusals) keeps its type, anything else becomes a RuntimeError.
-    """
-    from mmengine.runner.checkpoint import CheckpointLoader
-    require_version(
-        'mmengine', _mmengine_version(), MMENGINE_TESTED,
-        'name_the_file_in_checkpoint_errors (mmengine.runner.'
-        "checkpoint.CheckpointLoader._schemes[''])")
-    original = CheckpointLoader._schemes['']
-    if is_patched(original):
-        return
+def _load_naming_the_file(original):
+    """``load_from_local`` whose errors name the file
+    (:func:`_checkpoint_error`); a missing file or exhausted memory is
+    raised unchanged."""
 
     @functools.wraps(original)
     def load_from_local(filename, map_location):
@@ -225,7 +209,27 @@ def name_the_file_in_checkpoint_errors() -> None:
         except Exception as error:
             raise _checkpoint_error(filename, error) from error
 
-    CheckpointLoader._schemes[''] = load_from_local
+    return load_from_local
+
+
+def name_the_file_in_checkpoint_errors() -> None:
+    """Make a failed local checkpoint load say which file failed.
+
+    MMEngine's ``load_from_local`` (mmengine/runner/checkpoint.py) calls
+    ``torch.load`` bare: text, empty or truncated files fail with
+    ``IndexError``/``EOFError``/zip errors that do not name the file. The
+    error names it: ``pickle.UnpicklingError`` (``weights_only`` refusals)
+    keeps its type, anything else becomes a RuntimeError.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    wrap_once(
+        CheckpointLoader._schemes,
+        '',
+        _load_naming_the_file,
+        package='mmengine',
+        tested=MMENGINE_TESTED,
+        patch_name='name_the_file_in_checkpoint_errors (mmengine.runner.'
+        "checkpoint.CheckpointLoader._schemes[''])")
 
 
 # True while ``Runner.resume`` runs: the checkpoint it loads must then be
@@ -284,6 +288,33 @@ def _check_runner_checkpoint(checkpoint, filename: str, resume: bool):
         '--resume.')
 
 
+def _load_checking_what_it_holds(original):
+    """``runner._load_checkpoint`` that checks the loaded checkpoint
+    (:func:`_check_runner_checkpoint`) before returning it."""
+
+    @functools.wraps(original)
+    def _load_checkpoint(filename, map_location=None, logger=None):
+        checkpoint = original(filename, map_location, logger)
+        _check_runner_checkpoint(checkpoint, filename, _RESUMING.get())
+        return checkpoint
+
+    return _load_checkpoint
+
+
+def _resume_marking_resuming(original):
+    """``Runner.resume`` that sets :data:`_RESUMING` while it runs."""
+
+    @functools.wraps(original)
+    def resume(self, filename, *args, **kwargs):
+        token = _RESUMING.set(True)
+        try:
+            return original(self, filename, *args, **kwargs)
+        finally:
+            _RESUMING.reset(token)
+
+    return resume
+
+
 def check_what_runner_checkpoints_hold() -> None:
     """Make ``load_from`` and ``--resume`` say what a wrong file holds.
 
@@ -292,94 +323,18 @@ def check_what_runner_checkpoints_hold() -> None:
     tensor fails with ``Tensor.__contains__ only supports Tensor or
     scalar``, and ``Runner.resume`` reads ``checkpoint['meta']`` of a bare
     state dict (``KeyError: 'meta'``), after loading its weights. The
-    checkpoint is now checked right after loading, before anything uses it
+    checkpoint is checked right after loading, before anything uses it
     (``load_from``, ``tools/test.py``, ``tools/frame_sweep.py``: a dict;
     ``--resume``: what ``Runner.save_checkpoint`` writes); the error names
     the file. Only the Runner of ``tools/`` is covered, not FlexibleRunner.
     """
     from mmengine.runner import Runner
     from mmengine.runner import runner as runner_module
-    require_version(
-        'mmengine', _mmengine_version(), MMENGINE_TESTED,
-        'check_what_runner_checkpoints_hold (mmengine.runner.runner.'
-        '_load_checkpoint, Runner.resume)')
-    original_load = runner_module._load_checkpoint
-    if not is_patched(original_load):
-
-        @functools.wraps(original_load)
-        def _load_checkpoint(filename, map_location=None, logger=None):
-            checkpoint = original_load(filename, map_location, logger)
-            _check_runner_checkpoint(checkpoint, filename, _RESUMING.get())
-            return checkpoint
-
-        runner_module._load_checkpoint = _load_checkpoint
-
-    original_resume = Runner.resume
-    if not is_patched(original_resume):
-
-        @functools.wraps(original_resume)
-        def resume(self, filename, *args, **kwargs):
-            token = _RESUMING.set(True)
-            try:
-                return original_resume(self, filename, *args, **kwargs)
-            finally:
-                _RESUMING.reset(token)
-
-        Runner.resume = resume
-
-
-def name_the_file_in_video_errors() -> None:
-    """Make ``DecordInit`` say which video it could not open.
-
-    mmaction2's ``DecordInit`` (mmaction/datasets/transforms/loading.py)
-    fails on an empty, truncated or non-video file with decord errors that do
-    not name it. The error now names the file (same exception type), and a
-    video without frames raises a ValueError naming it. PyAVInit and
-    OpenCVInit are unchanged.
-    """
-    from mmaction.datasets.transforms.loading import DecordInit
-    require_version(
-        'mmaction2', _mmaction2_version(), MMACTION2_TESTED,
-        'name_the_file_in_video_errors '
-        '(mmaction.datasets.transforms.DecordInit.transform)')
-    original = DecordInit.transform
-    if is_patched(original):
-        return
-
-    @functools.wraps(original)
-    def transform(self, results):
-        filename = results.get('filename')
-        try:
-            results = original(self, results)
-        except (FileNotFoundError, ImportError, MemoryError):
-            raise
-        except Exception as error:
-            message = (f'Cannot open video {filename!r} with decord '
-                       f'({type(error).__name__}: {error}); the file is '
-                       'empty, truncated or not a video decord can read.')
-            try:
-                wrapped = type(error)(message)
-            except Exception:
-                wrapped = RuntimeError(message)
-            raise wrapped from error
-        if results['total_frames'] <= 0:
-            raise ValueError(f'Video {filename!r} has no frames.')
-        return results
-
-    DecordInit.transform = transform
-
-
-def apply_reliability_patches() -> None:
-    """Apply every process-wide patch of mmffn: those of this module and
-    those kept beside the code they protect (decode errors and frame counts
-    of stock transforms, stock Recognizer2D fed multi-rate clips); safe to
-    call repeatedly. ``docs/upstream_fixes.md`` lists them all."""
-    from .datasets.transforms.upstream_checks import apply_upstream_checks
-    from .models.recognizers.stock_recognizer_guard import \
-        refuse_multi_rate_inputs_in_recognizer2d
-    save_checkpoints_atomically()
-    name_the_file_in_checkpoint_errors()
-    check_what_runner_checkpoints_hold()
-    name_the_file_in_video_errors()
-    apply_upstream_checks()
-    refuse_multi_rate_inputs_in_recognizer2d()
+    guard = dict(
+        package='mmengine',
+        tested=MMENGINE_TESTED,
+        patch_name='check_what_runner_checkpoints_hold (mmengine.runner.'
+        'runner._load_checkpoint, Runner.resume)')
+    wrap_once(runner_module, '_load_checkpoint', _load_checking_what_it_holds,
+              **guard)
+    wrap_once(Runner, 'resume', _resume_marking_resuming, **guard)

@@ -1,14 +1,17 @@
-"""Map torchvision, ResNet, ResNetTSM and FFN checkpoints onto FFN keys.
+"""Convert a checkpoint's state dict into an FFN backbone's.
 
-Keys are compared in a canonical form, the plain MMAction2 ResNet name, so a
-checkpoint of any of these layouts fills an FFN backbone; a single BatchNorm
-fills every per-count copy.
+Maps torchvision, ResNet, ResNetTSM, other stock and FFN checkpoints onto
+FFN keys. Keys are compared in a canonical form, the plain MMAction2 ResNet
+name, so a checkpoint of any of these layouts fills an FFN backbone; a
+single BatchNorm fills every per-count copy.
 """
 import re
 from collections import OrderedDict
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import torch
+
+__all__ = ['PretrainedConversion', 'convert_pretrained_state_dict']
 
 
 class PretrainedConversion(NamedTuple):

@@ -3,15 +3,8 @@
 torch >= 2.6, mmengine 0.10.x and mmaction2 1.2.x do not work together out of
 the box: ``import mmaction.models`` fails, their checkpoints do not load under
 torch's ``weights_only`` default, and distributed runs need CUDA. Each fix is
-one function; :func:`apply_compat` runs them and ``import mmffn`` calls it
-before anything imports ``mmaction.models``. Nothing here edits installed
-files. Changes of upstream *behaviour* (atomic saves, file names in errors)
-live in :mod:`mmffn.reliability_patches`.
-
-Every patch of an upstream internal is applied only to the versions it was
-tested against (:func:`require_version`) and marks its wrapper with
-``__wrapped__`` (:func:`is_patched`, the one idempotency check). Upstream
-references, line numbers and tests: ``docs/upstream_fixes.md``.
+one function; :func:`mmffn.patches.apply_all` runs them before anything
+imports ``mmaction.models``. Nothing here edits installed files.
 """
 import functools
 import importlib.util
@@ -20,69 +13,15 @@ import sys
 import types
 import warnings
 
-# Upstream versions the patches were written and tested against, as
-# (minimum, below): a version is in range if minimum <= version < below
-# (release numbers only; below=None: no upper bound).
-MMENGINE_TESTED = ('0.10.0', '0.11.0')  # tested: 0.10.7
-MMACTION2_TESTED = ('1.2.0', '1.3.0')  # tested: 1.2.0
-TORCH_WEIGHTS_ONLY_TESTED = ('2.6.0', None)  # public API; tested: 2.13.0
+from .guard import (MMACTION2_TESTED, MMENGINE_TESTED,
+                    TORCH_WEIGHTS_ONLY_TESTED, installed_version,
+                    require_version, wrap_once)
 
-
-def _range_text(tested_range) -> str:
-    minimum, below = tested_range
-    return f'>={minimum}' + (f', <{below}' if below is not None else '')
-
-
-def require_version(package: str, installed: str, tested_range,
-                    patch_name: str) -> None:
-    """Raise unless ``installed`` lies in ``tested_range``.
-
-    The one version guard of every mmffn patch of an upstream internal: a
-    patch is applied only to the versions it was written and tested against,
-    never blindly and never skipped silently.
-
-    Args:
-        package (str): Distribution name, e.g. ``'mmengine'``.
-        installed (str): Its installed version, e.g. ``mmengine.__version__``.
-        tested_range (tuple): ``(minimum, below)``; ``below`` may be None.
-        patch_name (str): Which patch asks, named in the error.
-
-    Raises:
-        RuntimeError: naming the package, the installed version, the tested
-            range and the patch.
-    """
-    from mmengine.utils import digit_version
-    minimum, below = tested_range
-    release = digit_version(installed)[:4]  # 0.11.0rc1 counts as 0.11.0
-    if (release >= digit_version(minimum)[:4]
-            and (below is None or release < digit_version(below)[:4])):
-        return
-    wanted = _range_text(tested_range)
-    raise RuntimeError(
-        f'mmffn cannot apply its patch {patch_name}: it was written and '
-        f'tested for {package}{wanted}, but {package} {installed} is '
-        f'installed. Install {package}{wanted}, or check the patch against '
-        f'{package} {installed} (docs/upstream_fixes.md) and widen its tested '
-        'range in mmffn/compat.py.')
-
-
-def is_patched(obj) -> bool:
-    """Whether ``obj`` is already an mmffn wrapper (has ``__wrapped__``).
-
-    The one idempotency check of all patches; every wrapper is made with
-    :func:`functools.wraps`, so ``obj.__wrapped__`` is the upstream original.
-    """
-    return getattr(obj, '__wrapped__', None) is not None
-
-
-def _mmengine_version() -> str:
-    import mmengine
-    return mmengine.__version__
-
-
-def _mmaction2_version() -> str:
-    import mmaction
-    return mmaction.__version__
+__all__ = [
+    'HISTORY_BUFFER_STATISTICS', 'stub_missing_drn_localizer',
+    'keep_history_buffer_statistics_process_wide', 'checkpoint_safe_globals',
+    'allow_mmengine_checkpoints_under_weights_only', 'allow_cpu_distributed'
+]
 
 
 def stub_missing_drn_localizer() -> bool:
@@ -101,7 +40,7 @@ def stub_missing_drn_localizer() -> bool:
     if spec is None or not spec.submodule_search_locations:
         return False
     require_version(
-        'mmaction2', _mmaction2_version(), MMACTION2_TESTED,
+        'mmaction2', installed_version('mmaction2'), MMACTION2_TESTED,
         'stub_missing_drn_localizer '
         '(mmaction.models.localizers.drn)')
     roots = list(spec.submodule_search_locations)
@@ -225,13 +164,14 @@ def keep_history_buffer_statistics_process_wide() -> None:
     ``HistoryBuffer`` in checkpoints is what exposes its ``__setstate__``.
     """
     from mmengine.logging import HistoryBuffer
-    require_version(
-        'mmengine', _mmengine_version(), MMENGINE_TESTED,
-        'keep_history_buffer_statistics_process_wide '
+    wrap_once(
+        HistoryBuffer,
+        '__setstate__',
+        _history_buffer_setstate,
+        package='mmengine',
+        tested=MMENGINE_TESTED,
+        patch_name='keep_history_buffer_statistics_process_wide '
         '(mmengine.logging.HistoryBuffer.__setstate__)')
-    if not is_patched(HistoryBuffer.__setstate__):
-        HistoryBuffer.__setstate__ = _history_buffer_setstate(
-            HistoryBuffer.__setstate__)
 
 
 def checkpoint_safe_globals() -> list:
@@ -273,9 +213,10 @@ def allow_mmengine_checkpoints_under_weights_only() -> None:
     """
     import torch
     name = 'allow_mmengine_checkpoints_under_weights_only'
-    require_version('torch', str(torch.__version__), TORCH_WEIGHTS_ONLY_TESTED,
+    require_version('torch', installed_version('torch'),
+                    TORCH_WEIGHTS_ONLY_TESTED,
                     name + ' (torch.serialization.add_safe_globals)')
-    require_version('mmengine', _mmengine_version(), MMENGINE_TESTED,
+    require_version('mmengine', installed_version('mmengine'), MMENGINE_TESTED,
                     name + ' (mmengine.logging.HistoryBuffer.'
                     '__setstate__)')
     keep_history_buffer_statistics_process_wide()
@@ -287,6 +228,43 @@ def _cuda_usable() -> bool:
     return torch.cuda.is_available() and torch.cuda.device_count() > 0
 
 
+def _init_dist_without_cuda(original):
+    """``_init_dist_pytorch`` that, without CUDA, skips ``set_device`` and
+    initialises the process group with gloo instead of nccl."""
+    import torch.distributed as torch_dist
+
+    @functools.wraps(original)
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if _cuda_usable():
+            return original(backend, init_backend=init_backend, **kwargs)
+        if backend == 'nccl':
+            warnings.warn('CUDA is not available: using the gloo backend '
+                          'instead of nccl for distributed training.')
+            backend = 'gloo'
+        torch_dist.init_process_group(backend=backend, **kwargs)
+
+    return _init_dist_pytorch
+
+
+def _ddp_init_for_cpu_modules(original):
+    """``MMDistributedDataParallel.__init__`` that drops ``device_ids`` and
+    ``output_device`` for a module whose parameters are all on the CPU."""
+
+    @functools.wraps(original)
+    def ddp_init(self, module, detect_anomalous_params=False, **kwargs):
+        if all(p.device.type == 'cpu' for p in module.parameters()):
+            # DDP rejects device_ids for CPU modules.
+            kwargs.pop('device_ids', None)
+            kwargs.pop('output_device', None)
+        original(
+            self,
+            module=module,
+            detect_anomalous_params=detect_anomalous_params,
+            **kwargs)
+
+    return ddp_init
+
+
 def allow_cpu_distributed() -> None:
     """Make MMEngine's distributed launch work on machines without CUDA.
 
@@ -296,50 +274,14 @@ def allow_cpu_distributed() -> None:
     the process group uses ``gloo`` (``nccl`` is switched with a warning) and
     ``device_ids`` are dropped; with CUDA MMEngine's code runs unchanged.
     """
-    import torch.distributed as torch_dist
     from mmengine.dist import utils as dist_utils
     from mmengine.model.wrappers import distributed as mm_ddp
-    require_version(
-        'mmengine', _mmengine_version(), MMENGINE_TESTED,
-        'allow_cpu_distributed (mmengine.dist.utils._init_dist_pytorch, '
-        'MMDistributedDataParallel.__init__)')
-
-    original_init = dist_utils._init_dist_pytorch
-    if not is_patched(original_init):
-
-        @functools.wraps(original_init)
-        def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
-            if _cuda_usable():
-                return original_init(
-                    backend, init_backend=init_backend, **kwargs)
-            if backend == 'nccl':
-                warnings.warn('CUDA is not available: using the gloo backend '
-                              'instead of nccl for distributed training.')
-                backend = 'gloo'
-            torch_dist.init_process_group(backend=backend, **kwargs)
-
-        dist_utils._init_dist_pytorch = _init_dist_pytorch
-
-    original_ddp_init = mm_ddp.MMDistributedDataParallel.__init__
-    if not is_patched(original_ddp_init):
-
-        @functools.wraps(original_ddp_init)
-        def ddp_init(self, module, detect_anomalous_params=False, **kwargs):
-            if all(p.device.type == 'cpu' for p in module.parameters()):
-                # DDP rejects device_ids for CPU modules.
-                kwargs.pop('device_ids', None)
-                kwargs.pop('output_device', None)
-            original_ddp_init(
-                self,
-                module=module,
-                detect_anomalous_params=detect_anomalous_params,
-                **kwargs)
-
-        mm_ddp.MMDistributedDataParallel.__init__ = ddp_init
-
-
-def apply_compat() -> None:
-    """Apply every fix of this module; safe to call repeatedly."""
-    stub_missing_drn_localizer()
-    allow_mmengine_checkpoints_under_weights_only()
-    allow_cpu_distributed()
+    guard = dict(
+        package='mmengine',
+        tested=MMENGINE_TESTED,
+        patch_name='allow_cpu_distributed (mmengine.dist.utils.'
+        '_init_dist_pytorch, MMDistributedDataParallel.__init__)')
+    wrap_once(dist_utils, '_init_dist_pytorch', _init_dist_without_cuda,
+              **guard)
+    wrap_once(mm_ddp.MMDistributedDataParallel, '__init__',
+              _ddp_init_for_cpu_modules, **guard)

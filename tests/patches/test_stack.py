@@ -1,11 +1,10 @@
-"""Each fix of mmffn.compat, shown to be needed and shown to work; and the
-version guard, ``__wrapped__`` and idempotency of its patches.
+"""Each fix of mmffn.patches.stack, shown to be needed and shown to work;
+and the version guard, ``__wrapped__`` and idempotency of its patches.
 
 The "needed" halves run in a fresh interpreter without mmffn, so they fail
-loudly if the upstream stack is ever fixed (then the fix can go). The
-reliability patches are tested in ``tests/test_reliability_patches.py``.
+loudly if the upstream stack is ever fixed (then the fix can go). The rules
+themselves are tested in ``tests/patches/test_guard.py``.
 """
-import importlib
 import importlib.metadata
 import os
 import pickle
@@ -18,8 +17,8 @@ from checkpoint_payloads import (Lookup, crafted_history_buffer,
                                  crafted_history_buffer_checkpoint,
                                  hostile_statistics, process_state)
 
-import mmffn  # noqa: F401
-from mmffn import compat
+from mmffn.patches import apply_all, stack
+from mmffn.patches.guard import is_patched
 
 _Lookup = Lookup
 
@@ -156,9 +155,7 @@ def test_restricted_getattr_names_are_fixed_at_import(
     """Served names do not follow HistoryBuffer._statistics_methods, which
     unpickling writes into."""
     from mmengine.logging import HistoryBuffer
-    assert compat.HISTORY_BUFFER_STATISTICS == {
-        'min', 'max', 'current', 'mean'
-    }
+    assert stack.HISTORY_BUFFER_STATISTICS == {'min', 'max', 'current', 'mean'}
     history_buffer_statistics['__class__'] = HistoryBuffer.mean
     path = tmp_path / 'evil.pth'
     torch.save({'x': Lookup(HistoryBuffer, '__class__')}, path)
@@ -280,7 +277,7 @@ def test_cpu_ddp_without_cuda_needs_the_fix(tmp_path):
 def test_init_dist_uses_gloo_without_cuda(monkeypatch):
     from mmengine.dist import utils as dist_utils
     calls = {}
-    monkeypatch.setattr(compat, '_cuda_usable', lambda: False)
+    monkeypatch.setattr(stack, '_cuda_usable', lambda: False)
     monkeypatch.setattr(
         'torch.distributed.init_process_group',
         lambda backend, **kw: calls.setdefault('backend', backend))
@@ -298,8 +295,8 @@ MMENGINE_RANGE = '>=0.10.0, <0.11.0'
 MMACTION2_RANGE = '>=1.2.0, <1.3.0'
 
 
-def _compat_targets():
-    """(holder, name) of every function mmffn.compat replaces."""
+def _stack_targets():
+    """(holder, name) of every function mmffn.patches.stack replaces."""
     from mmengine.dist import utils as dist_utils
     from mmengine.logging import HistoryBuffer
     from mmengine.model.wrappers import MMDistributedDataParallel
@@ -309,13 +306,12 @@ def _compat_targets():
 
 
 @pytest.fixture
-def unpatched(monkeypatch):
-    """The stack as before apply_compat; all restored afterwards."""
-    originals = {}
-    for holder, name in _compat_targets():
-        original = getattr(holder, name).__wrapped__
-        monkeypatch.setattr(holder, name, original)
-        originals[holder, name] = original
+def unpatched(restore_upstream, monkeypatch):
+    """The stack as before mmffn's stack fixes; all restored afterwards."""
+    originals = {
+        (holder, name): original
+        for holder, name, original in restore_upstream(_stack_targets())
+    }
     for name in DRN_MODULES:
         monkeypatch.delitem(sys.modules, name)
     saved = torch.serialization.get_safe_globals()
@@ -323,49 +319,6 @@ def unpatched(monkeypatch):
     yield originals
     torch.serialization.clear_safe_globals()
     torch.serialization.add_safe_globals(saved)
-
-
-def _set_version(monkeypatch, module, version):
-    monkeypatch.setattr(
-        importlib.import_module(module), '__version__', version)
-
-
-def test_tested_ranges_hold_the_installed_stack():
-    import mmaction
-    import mmengine
-    assert compat.MMENGINE_TESTED == ('0.10.0', '0.11.0')
-    assert compat.MMACTION2_TESTED == ('1.2.0', '1.3.0')
-    assert compat.TORCH_WEIGHTS_ONLY_TESTED == ('2.6.0', None)
-    compat.require_version('mmengine', mmengine.__version__,
-                           compat.MMENGINE_TESTED, 'x')
-    compat.require_version('mmaction2', mmaction.__version__,
-                           compat.MMACTION2_TESTED, 'x')
-    compat.require_version('torch', str(torch.__version__),
-                           compat.TORCH_WEIGHTS_ONLY_TESTED, 'x')
-
-
-@pytest.mark.parametrize('installed, tested, inside', [
-    ('0.10.0', ('0.10.0', '0.11.0'), True),
-    ('0.10.7', ('0.10.0', '0.11.0'), True),
-    ('0.10.99', ('0.10.0', '0.11.0'), True),
-    ('0.9.9', ('0.10.0', '0.11.0'), False),
-    ('0.11.0', ('0.10.0', '0.11.0'), False),
-    ('0.11.0rc1', ('0.10.0', '0.11.0'), False),
-    ('1.0.0', ('0.10.0', '0.11.0'), False),
-    ('2.13.0+cpu', ('2.6.0', None), True),
-    ('2.6.0', ('2.6.0', None), True),
-    ('2.5.1', ('2.6.0', None), False),
-])
-def test_require_version(installed, tested, inside):
-    if inside:
-        compat.require_version('pkg', installed, tested, 'the_patch')
-        return
-    with pytest.raises(RuntimeError) as info:
-        compat.require_version('pkg', installed, tested, 'the_patch')
-    message = str(info.value)
-    assert f'pkg {installed} is installed' in message
-    assert 'pkg' + compat._range_text(tested) in message
-    assert 'the_patch' in message
 
 
 @pytest.mark.parametrize('patch, module, version, package, tested', [
@@ -382,10 +335,10 @@ def test_require_version(installed, tested, inside):
      MMACTION2_RANGE),
 ])
 def test_untested_version_fails_loudly_and_patches_nothing(
-        unpatched, monkeypatch, patch, module, version, package, tested):
-    _set_version(monkeypatch, module, version)
+        unpatched, set_version, patch, module, version, package, tested):
+    set_version(module, version)
     with pytest.raises(RuntimeError) as info:
-        getattr(compat, patch)()
+        getattr(stack, patch)()
     message = str(info.value)
     assert f'{package} {version} is installed' in message
     assert f'tested for {package}{tested}' in message
@@ -396,11 +349,11 @@ def test_untested_version_fails_loudly_and_patches_nothing(
     assert not any(name in sys.modules for name in DRN_MODULES)
 
 
-def test_tested_version_is_patched_once(unpatched, monkeypatch):
-    _set_version(monkeypatch, 'mmengine', '0.10.0')
-    _set_version(monkeypatch, 'mmaction', '1.2.9')
-    _set_version(monkeypatch, 'torch', '2.6.0')
-    compat.apply_compat()
+def test_tested_version_is_patched_once(unpatched, set_version):
+    set_version('mmengine', '0.10.0')
+    set_version('mmaction', '1.2.9')
+    set_version('torch', '2.6.0')
+    apply_all()
     wrappers = {}
     for (holder, name), original in unpatched.items():
         wrappers[holder, name] = getattr(holder, name)
@@ -412,52 +365,18 @@ def test_tested_version_is_patched_once(unpatched, monkeypatch):
     with pytest.raises(ImportError, match='2714'):
         stub.DRN()
 
-    compat.apply_compat()  # again: nothing is wrapped twice
-    compat.allow_cpu_distributed()
+    apply_all()  # again: nothing is wrapped twice
+    stack.allow_cpu_distributed()
     for key, wrapper in wrappers.items():
         assert getattr(*key) is wrapper
     assert sys.modules[DRN_MODULES[1]] is stub
-    assert not compat.stub_missing_drn_localizer()
+    assert not stack.stub_missing_drn_localizer()
 
 
-def test_apply_compat_on_the_patched_stack_changes_nothing():
-    before = [getattr(*target) for target in _compat_targets()]
-    compat.apply_compat()
-    assert [getattr(*target) for target in _compat_targets()] == before
+def test_apply_all_on_the_patched_stack_changes_nothing():
+    before = [getattr(*target) for target in _stack_targets()]
+    apply_all()
+    assert [getattr(*target) for target in _stack_targets()] == before
     for wrapper in before:
-        assert compat.is_patched(wrapper)
-        assert not compat.is_patched(wrapper.__wrapped__)
-
-
-def test_wrapped_is_the_upstream_original():
-    proc = run_python(
-        'from mmengine.dist import utils as d\n'
-        'from mmengine.model.wrappers import MMDistributedDataParallel as M\n'
-        'from mmengine.logging import HistoryBuffer as H\n'
-        'def targets():\n'
-        '    return [d._init_dist_pytorch, M.__init__, H.__setstate__]\n'
-        'before = targets()\n'
-        'import mmffn\n'
-        'for original, patched in zip(before, targets()):\n'
-        '    assert not hasattr(original, "__wrapped__"), original\n'
-        '    assert patched is not original, original\n'
-        '    assert patched.__wrapped__ is original, original\n'
-        'print("ok")\n')
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == 'ok'
-
-
-@pytest.mark.parametrize('module, version, package, tested', [
-    ('mmengine', '0.11.0', 'mmengine', MMENGINE_RANGE),
-    ('mmaction', '1.3.0', 'mmaction2', MMACTION2_RANGE),
-    ('torch', '2.5.1', 'torch', '>=2.6.0'),
-])
-def test_import_mmffn_fails_on_an_untested_version(module, version, package,
-                                                   tested):
-    proc = run_python(f'import {module}; {module}.__version__ = {version!r}; '
-                      'import mmffn')
-    assert proc.returncode != 0
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith('RuntimeError: mmffn cannot apply its patch'), last
-    assert f'{package} {version} is installed' in last
-    assert f'tested for {package}{tested}' in last
+        assert is_patched(wrapper)
+        assert not is_patched(wrapper.__wrapped__)

@@ -7,9 +7,9 @@ import torch
 from e2e_helpers import FFN_DEMO, TINY_CLASSES, TSM_DEMO, tiny_cfg_options
 from mmengine.config import Config
 
-from mmffn.evaluation import (evaluate_at_frames, plot_frame_sweep,
-                              write_frame_sweep_tables)
-from mmffn.evaluation.frame_sweep import _set_test_frames
+from mmffn.apis import (evaluate_at_frames, plot_frame_sweep,
+                        write_frame_sweep_tables)
+from mmffn.apis.frame_sweep import _frame_sweep_figure, _set_test_frames
 
 
 def test_fixed_count_models_are_rebuilt_for_t_ffn_models_are_not():
@@ -61,6 +61,29 @@ def test_tables_and_plot(tmp_path):
     with open(png, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     assert osp.getsize(png) > 5000
+
+
+@pytest.mark.parametrize('counts', [[2, 4, 6, 8, 12, 16, 20], [4, 16],
+                                    list(range(1, 33))])
+def test_plot_ticks_are_whole_frame_counts(counts):
+    """The x axis reads 2, 4, 6, ..., not 2.5, 7.5, ...: the swept counts
+    themselves, or integer ticks over their range when there are many."""
+    results = {'FFN': {t: 0.5 for t in counts}}
+    fig = _frame_sweep_figure(results, {'FFN': counts[:1]}, 'sweep')
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    # int() refuses '2.5'; matplotlib writes minus as U+2212.
+    ticks = [
+        int(label.get_text().replace('\u2212', '-'))
+        for label in ax.get_xticklabels()
+    ]
+    if len(counts) <= 12:
+        assert ticks == counts
+    else:  # thinned: integers, a readable number of them in view
+        low, high = ax.get_xlim()
+        assert 3 <= len([t for t in ticks if low <= t <= high]) <= 13
+    import matplotlib.pyplot as plt
+    plt.close(fig)
 
 
 def test_evaluate_at_frames_runs_the_test_loop(tiny_video_root, tmp_path):

@@ -1,4 +1,4 @@
-"""pipeline_conversion on MMAction2's own 3D recipes (SlowFast, UniFormer,
+"""pipeline_config on MMAction2's own 3D recipes (SlowFast, UniFormer,
 X3D): the sampler changes, every other step stays."""
 import os.path as osp
 
@@ -8,8 +8,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 
 import mmffn  # noqa: F401
-from mmffn.datasets.pipeline_conversion import (fixed_frames_pipeline,
-                                                multi_rate_pipeline)
+from mmffn.apis import fixed_frames_pipeline, multi_rate_pipeline
 
 SLOWFAST = 'slowfast/slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb.py'
 UNIFORMER = ('uniformer/'

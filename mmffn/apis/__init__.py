@@ -1,0 +1,27 @@
+"""What configs and scripts call: config conversion (model, pipelines,
+dataloaders), deployment as a stock MMAction2 model, and the frame sweep.
+
+A mixing config imports from here::
+
+    from mmffn.apis import (fixed_frames_loader, frame_flexible_model,
+                            multi_rate_loader, unlabeled_loader)
+"""
+from .deploy import DeployResult, deploy
+from .deployed_config import deployed_config
+from .deployed_weights import (build_deployed, build_ffn, compare_outputs,
+                               deployed_meta, fold_branch_state_dict)
+from .frame_sweep import (evaluate_at_frames, plot_frame_sweep,
+                          write_frame_sweep_tables)
+from .model_config import frame_flexible_model, stock_model
+from .pipeline_config import (fixed_frames_loader, fixed_frames_pipeline,
+                              multi_rate_loader, multi_rate_pipeline,
+                              unlabeled_loader)
+
+__all__ = [
+    'frame_flexible_model', 'stock_model', 'multi_rate_pipeline',
+    'fixed_frames_pipeline', 'multi_rate_loader', 'fixed_frames_loader',
+    'unlabeled_loader', 'deployed_config', 'fold_branch_state_dict',
+    'deployed_meta', 'build_ffn', 'build_deployed', 'compare_outputs',
+    'deploy', 'DeployResult', 'evaluate_at_frames', 'write_frame_sweep_tables',
+    'plot_frame_sweep'
+]

@@ -1,0 +1,133 @@
+"""The deployment entry point: one frame count of an FFN model written as
+its stock MMAction2 config and checkpoint.
+
+An FFN checkpoint holds one sub-network per trained frame count. At a fixed
+frame count T only one of them runs, and it is the stock model (a plain TSM
+for ``ResNetTSM_FFN``; every backbone of
+:data:`mmffn.models.families.FAMILIES` likewise):
+
+* the branch is ``backbone.branch_for(T)`` (T itself when it was trained,
+  the nearest trained count under ``branch_policy='nearest'``);
+* every rate-specific layer becomes its static module of that branch
+  (``to_static``): a weight-altered conv an ``nn.Conv2d`` with the adapter
+  folded in, ``W * (1 + w)``, a rate-specific BatchNorm the branch's own;
+* the temporal modules and the head use the real T (``num_segments=T``).
+
+The result is a config for MMAction2's ``Recognizer2D`` (``Recognizer3D``
+for 3D backbones, where a weight-altered conv becomes an ``nn.Conv3d``) with
+the stock backbone and head, and a checkpoint whose keys are those of that
+model, so both load with plain MMAction2 (no ``custom_imports`` of mmffn)::
+
+    from mmffn.apis import deploy
+    result = deploy('configs/ffn_tsm_r50_ssv2.py', 'epoch_50.pth',
+                    frames=8, out_dir='deployed/')
+
+The config is rewritten by :mod:`mmffn.apis.deployed_config`, the weights
+folded by :mod:`mmffn.apis.deployed_weights`; ``tools/deploy.py`` is the
+command-line front end.
+"""
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import NamedTuple, Optional, Union
+
+import torch
+from mmengine.config import Config
+from mmengine.runner.checkpoint import _load_checkpoint
+
+from ..models.backbones import FrameFlexible3DMixin
+from ..utils import check_frame_count
+from .deployed_config import deployed_config
+from .deployed_weights import (build_deployed, build_ffn, compare_outputs,
+                               deployed_meta)
+
+__all__ = ['deploy', 'DeployResult']
+
+
+class DeployResult(NamedTuple):
+    """What :func:`deploy` wrote.
+
+    Attributes:
+        config (str): Path of the stock MMAction2 config.
+        checkpoint (str): Path of the checkpoint.
+        frames (int): Frames per clip of the deployed model.
+        branch (int): The FFN branch (trained count) it was taken from.
+        max_abs_diff (float, optional): Largest output difference between
+            FFN and the deployed model on a random clip (None when not
+            verified).
+    """
+    config: str
+    checkpoint: str
+    frames: int
+    branch: int
+    max_abs_diff: Optional[float]
+
+
+def deploy(config: Union[str, Config],
+           checkpoint: str,
+           frames: int,
+           out_dir: str,
+           verify: bool = True,
+           tolerance: float = 1e-4) -> DeployResult:
+    """Write a stock MMAction2 config and checkpoint for T frames.
+
+    Args:
+        config (str | Config): The FFN config (path or loaded).
+        checkpoint (str): The FFN checkpoint.
+        frames (int): Frames per clip T (trained or not; see
+            ``branch_policy``).
+        out_dir (str): Folder for ``<config name>_<T>f.py`` and ``.pth``.
+        verify (bool): Compare both models on a random clip and raise if
+            they differ by more than ``tolerance`` times the output scale
+            (at least 1). Defaults to True.
+        tolerance (float): Allowed relative difference. Defaults to 1e-4.
+
+    Returns:
+        DeployResult: The written paths and the branch used.
+    """
+    frames = check_frame_count(frames, 'frames')
+    if isinstance(config, str):
+        name = osp.splitext(osp.basename(config))[0]
+        cfg = Config.fromfile(config)
+    else:
+        name = osp.splitext(osp.basename(config.filename or 'ffn'))[0]
+        cfg = config
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
+    loaded = _load_checkpoint(checkpoint, map_location='cpu')
+    if not isinstance(loaded, dict):
+        raise ValueError(f'{checkpoint}: expected a state dict or a dict with '
+                         f'"state_dict", got {type(loaded).__name__}')
+    model = build_ffn(cfg, loaded)
+    branch = model.backbone.branch_for(frames)
+    per_count = model.backbone.input_frames(1) if isinstance(
+        model.backbone, FrameFlexible3DMixin) else 1
+    stock_cfg = deployed_config(cfg, frames, per_count)
+    deployed = build_deployed(model, cfg.model.to_dict(), frames)
+
+    max_diff = None
+    if verify:
+        outputs = compare_outputs(model, deployed, frames)
+        max_diff = outputs['max_abs_diff']
+        allowed = tolerance * max(1.0, outputs['max_abs_output'])
+        if max_diff > allowed:
+            raise RuntimeError(
+                f'The deployed model differs from FFN at {frames} frames by '
+                f'{max_diff:.3g} (allowed {allowed:.3g}); please report this '
+                'with your config.')
+
+    os.makedirs(out_dir, exist_ok=True)
+    stem = osp.join(out_dir, f'{name}_{frames}f')
+    header = (
+        f'# {name} deployed at {frames} frames (FFN branch {branch}) by '
+        'mmffn.apis.deploy.\n# A stock MMAction2 model: no mmffn needed.\n')
+    config_text = header + stock_cfg.pretty_text
+    with open(stem + '.py', 'w', encoding='utf-8') as f:
+        f.write(config_text)
+    meta = deployed_meta(
+        loaded.get('meta'), frames, branch, model.backbone.num_segments_list,
+        config_text, osp.basename(checkpoint))
+    state_dict = OrderedDict(
+        (k, v.cpu()) for k, v in deployed.state_dict().items())
+    torch.save({'state_dict': state_dict, 'meta': meta}, stem + '.pth')
+    return DeployResult(stem + '.py', stem + '.pth', frames, branch, max_diff)

@@ -90,7 +90,7 @@ def labelled_samples(batch: int, num_classes: int) -> list:
     for index in range(batch):
         sample = ActionDataSample()
         sample.set_gt_label(torch.tensor([index % num_classes]))
-        sample.set_metainfo(dict(frame_counts=FRAME_COUNTS))
+        sample.set_metainfo(dict(clip_lens=FRAME_COUNTS))
         samples.append(sample)
     return samples
 

@@ -8,8 +8,8 @@ through ``model(inputs, mode='tensor', stage='head')``:
 * ``FFN``: RecognizerFFN, which selects the branch of T (rate-specific BN,
   weight-altered convs) and shifts with T;
 * ``FFN deployed``: the branch of T folded into the stock TSM by
-  :mod:`mmffn.apis.deploy` (same architecture as ``TSM``: the ratio should be 1
-  within noise).
+  :mod:`mmffn.apis.deployment` (same architecture as ``TSM``: the ratio
+  should be 1 within noise).
 
 Goal: FFN / TSM <= 1.03 at every T.
 

@@ -28,7 +28,7 @@ train_pipeline = [
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs', meta_keys=('img_shape', 'frame_counts')),
+    dict(type='PackActionInputs', meta_keys=('img_shape', 'clip_lens')),
 ]
 train_dataloader = dict(
     dataset=dict(

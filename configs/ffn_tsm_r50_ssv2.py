@@ -37,11 +37,11 @@ train_pipeline = [
         num_fixed_crops=13),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs', meta_keys=('img_shape', 'frame_counts')),
+    dict(type='PackActionInputs', meta_keys=('img_shape', 'clip_lens')),
 ]
 # Evaluation at any T: plain SampleFrames; T reaches the model via num_clips.
 # Change it with --cfg-options test_dataloader.dataset.pipeline.1.num_clips=4
-# (see README "Evaluate at any frame count").
+# (see docs/usage.md, "Test at any frame count").
 val_pipeline = [
     dict(type='DecordInit', **file_client_args),
     dict(
@@ -112,7 +112,7 @@ optim_wrapper = dict(
 
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3))
 # Seeds random/numpy/torch and the workers of every epoch from (seed, epoch):
-# MMEngine restores no generator state on --resume (see README).
+# MMEngine restores no generator state on --resume (docs/reliability.md).
 custom_hooks = [dict(type='EpochSeedHook')]
 randomness = dict(seed=0)
 

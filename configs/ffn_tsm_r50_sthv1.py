@@ -27,7 +27,7 @@ train_pipeline = [
         num_fixed_crops=13),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs', meta_keys=('img_shape', 'frame_counts')),
+    dict(type='PackActionInputs', meta_keys=('img_shape', 'clip_lens')),
 ]
 val_pipeline = [
     dict(

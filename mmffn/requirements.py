@@ -17,6 +17,8 @@ import importlib.metadata
 import importlib.util
 import warnings
 
+__all__ = ['check_mmcv']
+
 MISSING_MMCV_MESSAGE = (
     'mmffn needs mmcv 2.x (>=2.0.0rc4, <2.2.0), but no `mmcv` package is '
     'installed; mmffn does not install one itself, so that an existing full '

@@ -64,7 +64,7 @@ def test_ffn_config_is_consistent(path):
               for f in FAMILIES.values()}[cfg.model.backbone.type]
     assert 'mmffn' in cfg.custom_imports.imports
     train = cfg.train_dataloader.dataset.pipeline
-    assert 'frame_counts' in pack_meta(train)
+    assert 'clip_lens' in pack_meta(train)
     if family.recognizer == 'Recognizer2D':
         assert cfg.model.type == 'RecognizerFFN'
         assert cfg.model.cls_head.num_segments == counts[-1]
@@ -198,7 +198,7 @@ def test_multi_rate_pipeline_swaps_only_sampler_decoder_and_meta():
         clip_len=1,
         frame_interval=1,
         num_clips_list=(4, 8, 16))
-    assert 'frame_counts' in out[-1]['meta_keys']
+    assert 'clip_lens' in out[-1]['meta_keys']
     assert STOCK[1]['type'] == 'SampleFrames'  # input untouched
 
 

@@ -4,7 +4,8 @@
 
 writes ``deployed/<config name>_8f.py`` (Recognizer2D + ResNetTSM + TSMHead
 at 8 frames) and ``deployed/<config name>_8f.pth``, which MMAction2's own
-``tools/test.py`` runs without mmffn. The logic is in :mod:`mmffn.apis.deploy`.
+``tools/test.py`` runs without mmffn. The logic is in
+:mod:`mmffn.apis.deployment`.
 """
 import argparse
 import sys

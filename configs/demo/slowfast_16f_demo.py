@@ -50,7 +50,7 @@ train_dataloader = dict(
             scale=({{_base_.img_size}}, {{_base_.img_size}}),
             keep_ratio=False),
         dict(type='FormatShape', input_format='NCTHW'),
-        dict(type='PackActionInputs', meta_keys=('img_shape', 'frame_counts'))
+        dict(type='PackActionInputs', meta_keys=('img_shape', 'clip_lens'))
     ]))
 val_dataloader = dict(
     dataset=dict(pipeline=[
@@ -64,6 +64,6 @@ val_dataloader = dict(
         dict(type='FormatShape', input_format='NCTHW'),
         dict(
             type='PackActionInputs',
-            meta_keys=('img_shape', 'num_clips', 'clip_len', 'frame_counts'))
+            meta_keys=('img_shape', 'num_clips', 'clip_len', 'clip_lens'))
     ]))
 test_dataloader = val_dataloader

@@ -29,7 +29,7 @@ _decode_and_pack = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(
         type='PackActionInputs',
-        meta_keys=('img_shape', 'num_clips', 'clip_len', 'frame_counts'))
+        meta_keys=('img_shape', 'num_clips', 'clip_len', 'clip_lens'))
 ]
 train_pipeline = [
     dict(type='DecordInit'),

@@ -6,10 +6,10 @@ A mixing config imports from here::
     from mmffn.apis import (fixed_frames_loader, frame_flexible_model,
                             multi_rate_loader, unlabeled_loader)
 """
-from .deploy import DeployResult, deploy
-from .deployed_config import deployed_config
-from .deployed_weights import (build_deployed, build_ffn, compare_outputs,
-                               deployed_meta, fold_branch_state_dict)
+from .deployment import DeployResult, deploy
+from .deployment_config import deployed_config
+from .deployment_weights import (build_deployed, build_ffn, compare_outputs,
+                                 deployed_meta, fold_branch_state_dict)
 from .frame_sweep import (evaluate_at_frames, plot_frame_sweep,
                           write_frame_sweep_tables)
 from .model_config import frame_flexible_model, stock_model

@@ -126,7 +126,7 @@ def multi_rate_pipeline(pipeline: Sequence[dict],
     ``SampleFrames``: same frame interval, span per count). Then
     ``DecordDecode`` decodes each distinct frame once
     (``UniqueDecordDecode``), and ``PackActionInputs`` keeps
-    ``frame_counts`` for the recognizer.
+    ``clip_lens`` for the recognizer.
 
     Args:
         pipeline (list[dict]): Stock pipeline (not modified).
@@ -163,7 +163,7 @@ def _unique_decode_with_counts(pipeline: List[dict]) -> List[dict]:
     for step in pipeline:
         if step.get('type') == 'DecordDecode':
             step['type'] = 'UniqueDecordDecode'
-    _add_meta_key(pipeline, 'frame_counts')
+    _add_meta_key(pipeline, 'clip_lens')
     return pipeline
 
 

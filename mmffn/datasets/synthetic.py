@@ -32,6 +32,11 @@ from typing import Dict, Optional, Sequence
 import cv2
 import numpy as np
 
+__all__ = [
+    'CLASSES', 'DEMO_CLASSES', 'render_video',
+    'generate_temporal_video_dataset'
+]
+
 CLASSES = ('fade_in_slow', 'fade_in_fast', 'fade_out_slow', 'fade_out_fast',
            'approach_slow', 'approach_fast', 'recede_slow', 'recede_fast')
 # The demo's default: the fades are learned from scratch within the CPU

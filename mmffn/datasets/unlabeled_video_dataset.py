@@ -7,6 +7,8 @@ from mmaction.registry import DATASETS
 from mmengine.fileio import exists, list_from_file
 from mmengine.logging import MMLogger
 
+__all__ = ['UnlabeledVideoDataset']
+
 
 @DATASETS.register_module()
 class UnlabeledVideoDataset(VideoDataset):

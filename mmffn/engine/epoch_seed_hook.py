@@ -30,6 +30,8 @@ from mmaction.registry import HOOKS
 from mmengine.dist import get_dist_info
 from mmengine.hooks import Hook
 
+__all__ = ['epoch_seed', 'EpochSeedHook']
+
 
 def epoch_seed(seed: int, epoch: int, rank: int = None) -> int:
     """A 32-bit seed for ``epoch`` derived from ``seed`` (and ``rank``).

@@ -21,6 +21,8 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from ..utils.config_literals import read_config_literals
 
+__all__ = ['checkpoint_frames', 'stock_state_dict', 'load_stock_checkpoint']
+
 # ``.branches.<T>`` / ``.alteration.<T>`` inside or ending a key.
 _VARIANT = re.compile(r'\.branches\.\d+(?=\.|$)')
 _ADAPTER = re.compile(r'\.alteration\.\d+\.weight$')

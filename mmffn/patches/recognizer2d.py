@@ -11,7 +11,7 @@ The check lives in ``Recognizer2D.loss`` because that is the one place that
 sees both the recognizer type and the samples: the backbone gets a flat
 ``(N * 28, C, H, W)`` batch (for N = 4 that is 7 whole clips of 16, so a
 batch check cannot tell), and the sampler does not know the model. The
-signal is the sampler's ``frame_counts`` in the data samples, or, where
+signal is the sampler's ``clip_lens`` in the data samples, or, where
 ``PackActionInputs`` did not keep them, clips of exactly
 ``sum(num_segments_list)`` frames. ``RecognizerFFN`` overrides ``loss``;
 nothing changes for other backbones.
@@ -34,8 +34,8 @@ def _multi_rate_error(recognizer, inputs, data_samples):
         return None
     counts = tuple(backbone.num_segments_list)
     sampled = sorted({
-        tuple(sample.metainfo['frame_counts'])
-        for sample in data_samples or () if 'frame_counts' in sample.metainfo
+        tuple(sample.metainfo['clip_lens'])
+        for sample in data_samples or () if 'clip_lens' in sample.metainfo
     })
     frames = inputs.shape[1] if inputs.dim() == 5 else None
     laid_out = (
@@ -43,7 +43,7 @@ def _multi_rate_error(recognizer, inputs, data_samples):
         and frames != backbone.active_frame_count)
     if not (sampled or laid_out):
         return None
-    found = (f'data samples with frame_counts {sampled[0]}'
+    found = (f'data samples with clip_lens {sampled[0]}'
              if sampled else f'clips of {frames} = sum{counts} frames')
     return TypeError(
         f'{type(recognizer).__name__} with the frame-flexible '

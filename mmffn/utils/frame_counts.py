@@ -2,6 +2,8 @@
 import operator
 from typing import Iterable, Tuple
 
+__all__ = ['check_frame_counts', 'check_frame_count']
+
 
 def check_frame_counts(frame_counts: Iterable[int],
                        name: str = 'frame_counts') -> Tuple[int, ...]:

@@ -11,6 +11,8 @@ import sys
 
 import mmaction
 
+__all__ = ['upstream_tool_path', 'run_upstream_tool', 'finish_process_group']
+
 
 def upstream_tool_path(relative_path: str) -> str:
     """Path of a script under MMAction2's packaged ``tools/`` folder.

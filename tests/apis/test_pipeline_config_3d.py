@@ -39,7 +39,7 @@ def test_slowfast_training_pipeline_keeps_its_frame_interval():
         mode='interval',
         frame_interval=2,
         num_clips=1)
-    assert 'frame_counts' in out[-1]['meta_keys']
+    assert 'clip_lens' in out[-1]['meta_keys']
     assert stock[1]['type'] == 'SampleFrames'  # input untouched
     for before, after in zip(stock[3:-1], out[3:-1]):
         assert dict(before) == after
@@ -164,7 +164,7 @@ def test_converted_slowfast_pipeline_runs_on_a_video(tiny_video_root):
         train, test = Compose(train), Compose(test)
     packed = train(dict(results))
     assert packed['inputs'].shape == (1, 3, 48, 32, 32)
-    assert packed['data_samples'].metainfo['frame_counts'] == (16, 32)
+    assert packed['data_samples'].metainfo['clip_lens'] == (16, 32)
     packed = test(dict(results))
     assert packed['inputs'].shape == (1, 3, 16, 32, 32)
     assert isinstance(packed['inputs'], torch.Tensor)

@@ -25,7 +25,7 @@ def _terms(distill_weight):
     samples = []
     for label in (0, 3):
         sample = ActionDataSample().set_gt_label(label)
-        sample.set_metainfo(dict(frame_counts=(4, 8, 16)))
+        sample.set_metainfo(dict(clip_lens=(4, 8, 16)))
         samples.append(sample)
     inputs = torch.randn(
         2, 28, 3, 32, 32, generator=torch.Generator().manual_seed(1))

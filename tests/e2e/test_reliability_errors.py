@@ -1,7 +1,7 @@
 """Bad inputs: each gives a clear error (type, the offending value, what is
 expected) or a documented fallback; and checkpoints load safely.
 
-Fallbacks (README, "Resuming and failures"):
+Fallbacks (docs/reliability.md, "Resuming, failures and bad input"):
 * a frame count without a trained branch uses the nearest one under
   ``branch_policy='nearest'`` (ties to the higher);
 * a video shorter than a frame count is sampled as ``SampleFrames`` does
@@ -87,11 +87,11 @@ def test_sampler_counts_that_differ_from_the_backbone(recognizer):
     with pytest.raises(
             ValueError,
             match=re.escape(
-                'Sampler frame counts (2, 10, 16) do not match the backbone '
+                'Sampler clip_lens (2, 10, 16) do not match the backbone '
                 'num_segments_list (4, 8, 16)')):
         recognizer(
             torch.zeros(2, 28, 3, 16, 16),
-            samples(2, frame_counts=(2, 10, 16)),
+            samples(2, clip_lens=(2, 10, 16)),
             mode='loss')
     # Another total: the frame count and the sampler to use.
     with pytest.raises(
@@ -102,7 +102,7 @@ def test_sampler_counts_that_differ_from_the_backbone(recognizer):
                 'num_clips_list=(4, 8, 16))')):
         recognizer(
             torch.zeros(2, 12, 3, 16, 16),
-            samples(2, frame_counts=(4, 8)),
+            samples(2, clip_lens=(4, 8)),
             mode='loss')
 
 

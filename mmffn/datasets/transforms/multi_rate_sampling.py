@@ -7,6 +7,8 @@ from mmaction.registry import TRANSFORMS
 
 from ...utils import check_frame_counts
 
+__all__ = ['require_frames', 'MultiRateSampleFrames']
+
 
 def require_frames(results: Dict, sampler: str) -> None:
     """Raise ValueError naming the video if it has no frames: the stock
@@ -33,7 +35,7 @@ class MultiRateSampleFrames(SampleFrames):
     frames, so every count sees the same crop and flip, and
     ``FormatShape('NCHW')`` gives ``(28, 3, H, W)``.
 
-    ``frame_counts`` reaches the model only if ``PackActionInputs`` keeps it
+    ``clip_lens`` reaches the model only if ``PackActionInputs`` keeps it
     in the data sample's metainfo; its default ``meta_keys`` do not. A
     training pipeline::
 
@@ -46,7 +48,7 @@ class MultiRateSampleFrames(SampleFrames):
         dict(type='Flip', flip_ratio=0.5),
         dict(type='FormatShape', input_format='NCHW'),
         dict(type='PackActionInputs',
-             meta_keys=('img_shape', 'frame_counts')),
+             meta_keys=('img_shape', 'clip_lens')),
 
     ``mmffn.apis.multi_rate_pipeline`` makes this
     from a stock TSM pipeline.
@@ -62,7 +64,8 @@ class MultiRateSampleFrames(SampleFrames):
         - frame_interval
         - clip_len
         - num_clips: ``sum(num_clips_list)`` (frames per sample)
-        - frame_counts: ``tuple(num_clips_list)``, for ``RecognizerFFN``
+        - clip_lens: ``tuple(num_clips_list)``, the frames of each count's
+          clip, for ``RecognizerFFN``
 
     Args:
         num_clips_list (Sequence[int]): Frame counts, distinct and sorted
@@ -110,7 +113,7 @@ class MultiRateSampleFrames(SampleFrames):
         results['clip_len'] = self.clip_len
         results['frame_interval'] = self.frame_interval
         results['num_clips'] = sum(self.num_clips_list)
-        results['frame_counts'] = self.num_clips_list
+        results['clip_lens'] = self.num_clips_list
         return results
 
     def __repr__(self) -> str:

@@ -9,6 +9,8 @@ from mmcv.transforms import BaseTransform
 from ...utils import check_frame_count, check_frame_counts
 from .multi_rate_sampling import require_frames
 
+__all__ = ['MultiRateSampleFrames3D']
+
 # SampleFrames options that keep one clip of clip_len frames per view,
 # passed on in 'interval' mode.
 _SAMPLE_FRAMES_OPTIONS = ('temporal_jitter', 'out_of_bound_opt',
@@ -27,7 +29,7 @@ class MultiRateSampleFrames3D(BaseTransform):
     and spatial augmentation then run once on all of them, so every count
     sees the same crop and flip, and ``FormatShape('NCTHW')`` gives
     ``(num_clips, C, 28, H, W)``. The recognizer splits the T axis by
-    ``frame_counts``.
+    ``clip_lens``.
 
     Modes:
 
@@ -41,7 +43,7 @@ class MultiRateSampleFrames3D(BaseTransform):
       offset in training, the centre (or ``num_clips`` evenly spaced
       offsets) in test mode.
 
-    ``frame_counts`` reaches the model only if ``PackActionInputs`` keeps it
+    ``clip_lens`` reaches the model only if ``PackActionInputs`` keeps it
     in the data sample's metainfo. A training pipeline::
 
         dict(type='DecordInit'),
@@ -53,7 +55,7 @@ class MultiRateSampleFrames3D(BaseTransform):
         dict(type='Flip', flip_ratio=0.5),
         dict(type='FormatShape', input_format='NCTHW'),
         dict(type='PackActionInputs',
-             meta_keys=('img_shape', 'frame_counts')),
+             meta_keys=('img_shape', 'clip_lens')),
 
     Required Keys:
 
@@ -69,7 +71,8 @@ class MultiRateSampleFrames3D(BaseTransform):
         - frame_interval: ``None`` in ``'uniform'`` mode (as
           ``UniformSample``), ``frame_interval`` in ``'interval'`` mode
         - num_clips
-        - frame_counts: ``tuple(clip_len_list)``, for the recognizer
+        - clip_lens: ``tuple(clip_len_list)``, the frames of each count's
+          clip (count * resample_rate for SlowFast), for the recognizer
 
     Args:
         clip_len_list (Sequence[int]): Frame counts, distinct and sorted
@@ -195,7 +198,7 @@ class MultiRateSampleFrames3D(BaseTransform):
         results['clip_len'] = sum(self.clip_len_list)
         results['frame_interval'] = self.frame_interval
         results['num_clips'] = self.num_clips
-        results['frame_counts'] = self.clip_len_list
+        results['clip_lens'] = self.clip_len_list
         return results
 
     def __repr__(self) -> str:

@@ -3,6 +3,8 @@ import numpy as np
 from mmaction.datasets.transforms import DecordDecode
 from mmaction.registry import TRANSFORMS
 
+__all__ = ['UniqueDecordDecode']
+
 
 @TRANSFORMS.register_module()
 class UniqueDecordDecode(DecordDecode):

@@ -17,6 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 
+__all__ = ['temporal_kl', 'TemporalKLLoss', 'TemporalDistillationLoss']
+
 Logits = Union[Mapping[int, torch.Tensor], Sequence[torch.Tensor]]
 
 

@@ -19,6 +19,8 @@ from ..losses import TemporalDistillationLoss
 from ..stock_checkpoint import load_stock_checkpoint
 from .trainable_parts import check_trainable, freeze_all_but, freezes_teacher
 
+__all__ = ['FrameFlexibleRecognizerMixin']
+
 SUPERVISION = ('highest', 'every', 'none')
 
 
@@ -44,8 +46,8 @@ class FrameFlexibleRecognizerMixin:
 
     Subclasses name their ``stock_recognizer`` (the backbones of its
     families fit) and implement :meth:`_clips_by_count` (the training clip
-    of each count), :meth:`_sampled_counts` (what the sampler's
-    ``frame_counts`` must be) and :meth:`_test_frame_count`.
+    of each count), :meth:`_clip_lengths` (what the sampler's
+    ``clip_lens`` must be) and :meth:`_test_frame_count`.
 
     Args:
         distill_loss (dict, optional): Config of the distillation term, a
@@ -167,8 +169,9 @@ class FrameFlexibleRecognizerMixin:
         """The training clip of each count, in increasing count order."""
         raise NotImplementedError
 
-    def _sampled_counts(self) -> tuple:
-        """The ``frame_counts`` the training sampler must have drawn."""
+    def _clip_lengths(self) -> tuple:
+        """The ``clip_lens`` the training sampler must have drawn: the
+        input frames of each count's clip."""
         raise NotImplementedError
 
     def _test_frame_count(self, inputs: torch.Tensor,
@@ -187,7 +190,7 @@ class FrameFlexibleRecognizerMixin:
             data_samples (list[ActionDataSample]): With ``gt_label`` (class
                 indices or the soft labels of batch blending; not read with
                 ``supervision='none'``) and the
-                sampler's ``frame_counts`` in their metainfo (a ValueError
+                sampler's ``clip_lens`` in their metainfo (a ValueError
                 without them, or when they differ from the backbone's).
 
         Returns:
@@ -246,22 +249,22 @@ class FrameFlexibleRecognizerMixin:
         # the sampler drew those counts: other counts of the same total
         # (4/8/16 vs 4/6/18) would train every branch on wrong clips without
         # any error. So the sampler's counts must come with the samples.
-        expected = self._sampled_counts()
-        missing = sum('frame_counts' not in s.metainfo for s in data_samples)
+        expected = self._clip_lengths()
+        missing = sum('clip_lens' not in s.metainfo for s in data_samples)
         if missing:
             raise ValueError(
                 f'{missing} of {len(data_samples)} training data samples '
-                f'carry no frame_counts, so {type(self).__name__} cannot '
+                f'carry no clip_lens, so {type(self).__name__} cannot '
                 f'check that their {sum(expected)} frames hold clips of '
                 f'{expected} frames. Keep the sampler\'s counts: '
-                "PackActionInputs(meta_keys=(..., 'frame_counts')) after the "
+                "PackActionInputs(meta_keys=(..., 'clip_lens')) after the "
                 'multi-rate sampler (mmffn.apis.'
                 'multi_rate_pipeline does this).')
         for sample in data_samples:
-            sampled = tuple(sample.metainfo['frame_counts'])
+            sampled = tuple(sample.metainfo['clip_lens'])
             if sampled != expected:
                 raise ValueError(
-                    f'Sampler frame counts {sampled} do not match the '
+                    f'Sampler clip_lens {sampled} do not match the '
                     f'backbone num_segments_list {self.frame_counts}' +
                     ('' if expected ==
                      self.frame_counts else f' (clips of {expected} frames)') +

@@ -54,7 +54,7 @@ class RecognizerFFN(FrameFlexibleRecognizerMixin, Recognizer2D):
                 'clip_len=1 and no multi-crop in the training pipeline.')
         return list(torch.split(inputs, counts, dim=1))
 
-    def _sampled_counts(self) -> tuple:
+    def _clip_lengths(self) -> tuple:
         return self.frame_counts
 
     # ------------------------------------------------------------------- test

@@ -9,6 +9,8 @@ from mmaction.utils import SampleList
 
 from .frame_flexible_recognizer import FrameFlexibleRecognizerMixin
 
+__all__ = ['RecognizerFFN3D']
+
 
 @MODELS.register_module()
 class RecognizerFFN3D(FrameFlexibleRecognizerMixin, Recognizer3D):
@@ -49,9 +51,6 @@ class RecognizerFFN3D(FrameFlexibleRecognizerMixin, Recognizer3D):
                 f'{tuple(inputs.shape)}. Use MultiRateSampleFrames3D('
                 f'clip_len_list={lengths}) and FormatShape("NCTHW").')
         return list(torch.split(inputs, lengths, dim=3))
-
-    def _sampled_counts(self) -> tuple:
-        return self._clip_lengths()
 
     def _count_of_length(self, length: int) -> int:
         per_count = self.backbone.input_frames(1)

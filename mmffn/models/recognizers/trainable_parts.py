@@ -12,6 +12,10 @@ import torch.nn as nn
 
 from ..layers import RateSpecificLayer, WeightAlteredConv
 
+__all__ = [
+    'check_trainable', 'freezes_teacher', 'parameter_parts', 'freeze_all_but'
+]
+
 #: ``norms``: the private norms (and other per-count variants, e.g.
 #: TimeSformer's time embedding) of every count below the highest;
 #: ``adapters``: their weight-alteration adapters; ``teacher``: the highest

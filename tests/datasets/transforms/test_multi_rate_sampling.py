@@ -32,7 +32,7 @@ def test_keys_and_ranges():
     assert out['frame_inds'].dtype == np.int32
     assert out['frame_inds'].min() >= 0 and out['frame_inds'].max() < 64
     assert out['num_clips'] == 28 and out['clip_len'] == 1
-    assert out['frame_counts'] == COUNTS
+    assert out['clip_lens'] == COUNTS
 
 
 @pytest.mark.parametrize('test_mode', [False, True])
@@ -150,7 +150,7 @@ def test_one_crop_and_one_flip_for_all_frames(video):
         dict(type='FormatShape', input_format='NCHW'),
         dict(
             type='PackActionInputs',
-            meta_keys=('flip', 'crop_bbox', 'frame_counts')),
+            meta_keys=('flip', 'crop_bbox', 'clip_lens')),
     ])
     np.random.seed(1)
     flips = set()
@@ -160,7 +160,7 @@ def test_one_crop_and_one_flip_for_all_frames(video):
         out = augment(loaded)
         inputs, meta = out['inputs'], out['data_samples'].metainfo
         assert tuple(inputs.shape) == (28, 3, 16, 16)
-        assert meta['frame_counts'] == COUNTS
+        assert meta['clip_lens'] == COUNTS
         flips.add(bool(meta['flip']))
         # Every frame, whatever its count, got the one crop and flip.
         x1, y1, x2, y2 = meta['crop_bbox']

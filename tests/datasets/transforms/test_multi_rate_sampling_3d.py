@@ -53,7 +53,7 @@ def test_keys_shapes_and_dtype():
     assert out['frame_inds'].min() >= 0 and out['frame_inds'].max() < 64
     assert out['clip_len'] == 28 and out['num_clips'] == 1
     assert out['frame_interval'] is None
-    assert out['frame_counts'] == COUNTS
+    assert out['clip_lens'] == COUNTS
     out = sample(64, mode='interval', frame_interval=2)
     assert out['frame_inds'].shape == (28, )
     assert out['clip_len'] == 28 and out['frame_interval'] == 2
@@ -278,7 +278,7 @@ def _pipeline(sampler, decode, size=16):
         dict(type='FormatShape', input_format='NCTHW'),
         dict(
             type='PackActionInputs',
-            meta_keys=('img_shape', 'num_clips', 'clip_len', 'frame_counts'))
+            meta_keys=('img_shape', 'num_clips', 'clip_len', 'clip_lens'))
     ])
 
 
@@ -299,7 +299,7 @@ def test_pipeline_end_to_end(tiny_video_root, mode, decode):
     out = ours(dict(filename=video, modality='RGB', start_index=0))
     inputs, meta = out['inputs'], out['data_samples'].metainfo
     assert tuple(inputs.shape) == (1, 3, 28, 16, 16)
-    assert meta['frame_counts'] == COUNTS and meta['clip_len'] == 28
+    assert meta['clip_lens'] == COUNTS and meta['clip_len'] == 28
     stock_type = 'UniformSample' if mode == 'uniform' else 'SampleFrames'
     parts = inputs.split(list(COUNTS), dim=2)
     for count, part in zip(COUNTS, parts):
@@ -322,9 +322,9 @@ def test_pipeline_training_shape(tiny_video_root):
         dict(type='Resize', scale=(16, 16), keep_ratio=False),
         dict(type='Flip', flip_ratio=0.5),
         dict(type='FormatShape', input_format='NCTHW'),
-        dict(type='PackActionInputs', meta_keys=('frame_counts', )),
+        dict(type='PackActionInputs', meta_keys=('clip_lens', )),
     ])
     seed(0)
     out = pipe(dict(filename=video, modality='RGB', start_index=0))
     assert tuple(out['inputs'].shape) == (1, 3, 28, 16, 16)
-    assert out['data_samples'].metainfo['frame_counts'] == COUNTS
+    assert out['data_samples'].metainfo['clip_lens'] == COUNTS

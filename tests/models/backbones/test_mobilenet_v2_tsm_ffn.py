@@ -415,7 +415,7 @@ def test_recognizer_ffn_loss_and_predict():
     model.train()
     losses = model(
         torch.randn(2, 12, 3, SIZE, SIZE),
-        _samples(2, frame_counts=(4, 8)),
+        _samples(2, clip_lens=(4, 8)),
         mode='loss')
     assert {'loss_cls', 'loss_distill'} <= set(losses)
     for key in ('loss_cls', 'loss_distill'):

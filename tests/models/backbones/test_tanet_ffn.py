@@ -328,7 +328,7 @@ def test_recognizer_loss_predict_and_static_backbone():
     samples = []
     for i in range(2):
         sample = ActionDataSample().set_gt_label(torch.tensor([i]))
-        sample.set_metainfo(dict(frame_counts=(4, 8)))
+        sample.set_metainfo(dict(clip_lens=(4, 8)))
         samples.append(sample)
     losses = model(torch.randn(2, 12, 3, 32, 32), samples, mode='loss')
     assert torch.isfinite(losses['loss_cls'])

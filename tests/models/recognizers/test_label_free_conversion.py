@@ -93,7 +93,7 @@ def samples(n, labels=True):
         sample = ActionDataSample()
         if labels:
             sample.set_gt_label(torch.tensor([i % NUM_CLASSES]))
-        sample.set_metainfo(dict(frame_counts=COUNTS))
+        sample.set_metainfo(dict(clip_lens=COUNTS))
         out.append(sample)
     return out
 

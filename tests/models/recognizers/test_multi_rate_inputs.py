@@ -4,7 +4,7 @@ sampler drew.
 * A stock ``Recognizer2D`` with a frame-flexible backbone cannot split
   them: a TypeError naming ``RecognizerFFN`` (it used to fail in the head
   with ``operands could not be broadcast together``).
-* ``RecognizerFFN`` refuses samples without the sampler's ``frame_counts``:
+* ``RecognizerFFN`` refuses samples without the sampler's ``clip_lens``:
   with other counts of the same total (sampler 4/8/16, backbone 4/6/18) it
   used to split the 28 frames 4/6/18 without a word.
 """
@@ -73,11 +73,11 @@ def test_recognizer2d_refuses_multi_rate_clips(stock_with_ffn_backbone, batch):
             TypeError,
             match=re.escape(
                 'Recognizer2D with the frame-flexible ResNetTSM_FFN got '
-                'multi-rate training inputs (data samples with frame_counts '
+                'multi-rate training inputs (data samples with clip_lens '
                 '(4, 8, 16)), which it would run as clips of 16 frames.') +
             '.*' + NEED_FFN):
-        model(inputs, samples(batch, frame_counts=SAMPLED), mode='loss')
-    # PackActionInputs without frame_counts: 28 = 4 + 8 + 16 frames.
+        model(inputs, samples(batch, clip_lens=SAMPLED), mode='loss')
+    # PackActionInputs without clip_lens: 28 = 4 + 8 + 16 frames.
     with pytest.raises(
             TypeError,
             match=re.escape('(clips of 28 = sum(4, 8, 16) frames)') + '.*' +
@@ -98,35 +98,32 @@ def ffn_4_6_18():
     return build('RecognizerFFN', (4, 6, 18))
 
 
-def test_recognizer_ffn_refuses_samples_without_frame_counts(ffn_4_6_18):
+def test_recognizer_ffn_refuses_samples_without_clip_lens(ffn_4_6_18):
     inputs = torch.randn(2, 28, 3, 32, 32)
     with pytest.raises(
             ValueError,
             match=re.escape(
-                '2 of 2 training data samples carry no frame_counts, so '
+                '2 of 2 training data samples carry no clip_lens, so '
                 'RecognizerFFN cannot check that their 28 frames hold clips '
                 "of (4, 6, 18) frames. Keep the sampler's counts: "
-                "PackActionInputs(meta_keys=(..., 'frame_counts'))")):
+                "PackActionInputs(meta_keys=(..., 'clip_lens'))")):
         ffn_4_6_18(inputs, samples(2), mode='loss')
     with pytest.raises(
             ValueError, match=re.escape('1 of 2 training data samples')):
         ffn_4_6_18(
-            inputs,
-            samples(1, frame_counts=(4, 6, 18)) + samples(1),
-            mode='loss')
+            inputs, samples(1, clip_lens=(4, 6, 18)) + samples(1), mode='loss')
     with pytest.raises(
             ValueError,
             match=re.escape(
-                'Sampler frame counts (4, 8, 16) do not match the backbone '
+                'Sampler clip_lens (4, 8, 16) do not match the backbone '
                 'num_segments_list (4, 6, 18)')):
-        ffn_4_6_18(inputs, samples(2, frame_counts=SAMPLED), mode='loss')
-    losses = ffn_4_6_18(
-        inputs, samples(2, frame_counts=(4, 6, 18)), mode='loss')
+        ffn_4_6_18(inputs, samples(2, clip_lens=SAMPLED), mode='loss')
+    losses = ffn_4_6_18(inputs, samples(2, clip_lens=(4, 6, 18)), mode='loss')
     assert torch.isfinite(losses['loss_cls'] + losses['loss_distill'])
 
 
-def test_pipeline_that_drops_frame_counts_does_not_train(
-        ffn_4_6_18, tiny_video_root):
+def test_pipeline_that_drops_clip_lens_does_not_train(ffn_4_6_18,
+                                                      tiny_video_root):
     """The issue's run: MultiRateSampleFrames(4, 8, 16), PackActionInputs
     with its default meta keys, a 4/6/18 backbone; train_step refuses."""
     pipeline = Compose([
@@ -147,6 +144,6 @@ def test_pipeline_that_drops_frame_counts_does_not_train(
     ])
     assert batch['inputs'][0].shape[0] == 28
     optim_wrapper = MagicMock()
-    with pytest.raises(ValueError, match='carry no frame_counts'):
+    with pytest.raises(ValueError, match='carry no clip_lens'):
         ffn_4_6_18.train_step(batch, optim_wrapper)
     optim_wrapper.update_params.assert_not_called()

@@ -47,7 +47,7 @@ def build_model(**overrides):
 
 def stock_recognizer(model, frames):
     """MMAction2's Recognizer2D computing ``model``'s branch at ``frames``
-    (mmffn.apis.deploy folds the branch into stock TSM weights)."""
+    (mmffn.apis.deployment folds the branch into stock TSM weights)."""
     return build_deployed(model, model.cfg_for_tests, frames)
 
 
@@ -76,7 +76,7 @@ def test_loss_is_distillation_of_per_count_logits():
     model = build_model()
     model.train()
     inputs = torch.randn(2, sum(COUNTS), 3, 32, 32)
-    data = samples(2, frame_counts=COUNTS)
+    data = samples(2, clip_lens=COUNTS)
     # Reference computed first on the same (train-mode) BN statistics state.
     state = {k: v.clone() for k, v in model.state_dict().items()}
     clips = torch.split(inputs, COUNTS, dim=1)
@@ -104,7 +104,7 @@ def test_loss_rejects_wrong_frame_layout():
     with pytest.raises(ValueError, match='do not match'):
         model(
             torch.randn(2, 28, 3, 32, 32),
-            samples(2, frame_counts=(4, 8, 12, 4)),
+            samples(2, clip_lens=(4, 8, 12, 4)),
             mode='loss')
 
 
@@ -233,7 +233,7 @@ def test_supervised_term_is_what_recognizer2d_computes(soft_labels):
     model = build_model(cls_head=HEAD_WITH_LOSS_SETTINGS).train()
     stock = stock_recognizer(model, COUNTS[-1]).train()
     inputs = torch.randn(3, sum(COUNTS), 3, 32, 32)
-    data = samples(3, frame_counts=COUNTS)
+    data = samples(3, clip_lens=COUNTS)
     if soft_labels:
         for sample, label in zip(data, torch.rand(3, NUM_CLASSES)):
             sample.set_gt_label(label / label.sum())
@@ -271,7 +271,7 @@ def test_distill_loss_must_be_the_kl_term_alone():
         F.kl_div(F.log_softmax(ref[c], 1), teacher, reduction='batchmean')
         for c in (4, 8))
     model.load_state_dict(state)
-    losses = model(inputs, samples(2, frame_counts=COUNTS), mode='loss')
+    losses = model(inputs, samples(2, clip_lens=COUNTS), mode='loss')
     assert losses['loss_distill'].item() == pytest.approx(
         expected.item(), rel=1e-4)
 
@@ -308,7 +308,7 @@ def test_neck_aux_loss_per_count_and_as_recognizer2d():
     model = build_tpn_model().eval()
     stock = stock_recognizer(model, TPN_COUNTS[-1]).eval()
     inputs = torch.randn(2, sum(TPN_COUNTS), 3, 32, 32)
-    data = samples(2, frame_counts=TPN_COUNTS)
+    data = samples(2, clip_lens=TPN_COUNTS)
     losses = model(inputs, data, mode='loss')
     stock_losses = stock(
         inputs[:, -TPN_COUNTS[-1]:].contiguous(), data, mode='loss')

@@ -41,8 +41,7 @@ def test_supervised_term_is_what_recognizer3d_computes(stock_cfg):
     stock.train()
     ffn.train()
     expected = stock.loss(clips[-1], _samples(2))
-    losses = ffn.loss(
-        torch.cat(clips, dim=3), _samples(2, frame_counts=lengths))
+    losses = ffn.loss(torch.cat(clips, dim=3), _samples(2, clip_lens=lengths))
     assert set(losses) == {'loss_cls', 'loss_distill'
                            } | {k
                                 for k in expected if k.startswith('top')}
@@ -111,14 +110,14 @@ def test_bad_layouts_are_named():
             match=r'\(N, views, C, 24, H, W\): clips of \(8, 16\) frames for '
             r'the counts \(2, 4\), got \(1, 1, 3, 16, 32, 32\)'):
         ffn.loss(torch.randn(1, 1, 3, 16, 32, 32), _samples(1))
-    with pytest.raises(ValueError, match='carry no frame_counts'):
+    with pytest.raises(ValueError, match='carry no clip_lens'):
         ffn.loss(torch.randn(1, 1, 3, 24, 32, 32), _samples(1))
     with pytest.raises(
             ValueError,
-            match=r'Sampler frame counts \(2, 4\) do not match the backbone '
+            match=r'Sampler clip_lens \(2, 4\) do not match the backbone '
             r'num_segments_list \(2, 4\) \(clips of \(8, 16\) frames\)'):
         ffn.loss(
-            torch.randn(1, 1, 3, 24, 32, 32), _samples(1, frame_counts=(2, 4)))
+            torch.randn(1, 1, 3, 24, 32, 32), _samples(1, clip_lens=(2, 4)))
     with pytest.raises(
             ValueError, match='clip of 10 frames is not a whole count'):
         ffn.predict(torch.randn(1, 1, 3, 10, 32, 32), _samples(1))

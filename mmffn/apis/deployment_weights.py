@@ -2,7 +2,7 @@
 dict, the models built with them and compared, and the checkpoint's meta.
 """
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -124,24 +124,38 @@ def build_deployed(model: nn.Module, model_cfg: dict,
 
 
 @torch.no_grad()
+def _clip_size(backbone: nn.Module) -> Tuple[int, int]:
+    """(H, W) of the comparison clip: the input size a backbone with a fixed
+    patch grid was built for (TimeSformer's ``patch_embed.img_size``), else
+    64 x 64, which every convolutional family takes."""
+    size = getattr(getattr(backbone, 'patch_embed', None), 'img_size', 64)
+    return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+
+
 def compare_outputs(model: nn.Module,
                     deployed: nn.Module,
                     frames: int,
-                    size: int = 64,
+                    size: Optional[int] = None,
                     seed: int = 0) -> Dict[str, float]:
     """Head outputs of FFN and the deployed model on one random clip.
 
-    Both run in eval mode on ``(1, T, 3, size, size)``, or for a 3D
-    backbone ``(1, 1, 3, input_frames(T), size, size)``.
+    Both run in eval mode on ``(1, T, 3, H, W)``, or for a 3D backbone
+    ``(1, 1, 3, input_frames(T), H, W)``.
+
+    Args:
+        size (int, optional): ``H = W``. Defaults to None: the size the
+            backbone was built for where its patch grid is fixed, else 64.
 
     Returns:
         dict: ``max_abs_diff`` and ``max_abs_output`` (of FFN, for scale).
     """
     generator = torch.Generator().manual_seed(seed)
+    height, width = _clip_size(model.backbone) if size is None else (size,
+                                                                     size)
     if isinstance(model.backbone, FrameFlexible3DMixin):
-        shape = (1, 1, 3, model.backbone.input_frames(frames), size, size)
+        shape = (1, 1, 3, model.backbone.input_frames(frames), height, width)
     else:
-        shape = (1, frames, 3, size, size)
+        shape = (1, frames, 3, height, width)
     clip = torch.randn(*shape, generator=generator)
     clip = clip.to(next(model.parameters()).device)
     modes = model.training, deployed.training

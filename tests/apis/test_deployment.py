@@ -1,4 +1,4 @@
-"""mmffn.apis.deploy, tools/deploy.py: one frame count as a stock MMAction2
+"""mmffn.apis.deployment, tools/deploy.py: one frame count as a stock MMAction2
 model (TSM here).
 
 The deployed config and checkpoint are loaded in a fresh interpreter that
@@ -271,7 +271,7 @@ def test_deployed_config_is_stock_and_at_t(ffn_files, tmp_path):
 def test_deployed_config_names_nothing_of_mmffn(ffn_files):
     """mmffn's hooks are dropped, UniqueDecordDecode becomes DecordDecode
     (same frames), and anything else of mmffn is refused, by path."""
-    from mmffn.apis.deployed_config import _mmffn_names
+    from mmffn.apis.deployment_config import _mmffn_names
     config, _, _ = ffn_files
     cfg = Config.fromfile(config)
     assert [h.type for h in cfg.custom_hooks] == ['EpochSeedHook']
@@ -582,3 +582,28 @@ def test_3d_deployed_config_reads_clips_of_the_count():
     sampler = deployed.test_dataloader.dataset.pipeline[1]
     assert sampler['clip_len'] == 24 and sampler['num_clips'] == 10
     assert 'custom_imports' not in deployed
+
+
+@pytest.mark.parametrize('img_size', [32, 48])
+def test_verification_feeds_the_size_a_timesformer_was_built_for(img_size):
+    """deploy() verifies with compare_outputs' default clip: a TimeSformer
+    (fixed patch grid) gets its own img_size, not 64 px."""
+    from mmaction.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    from mmffn.apis import (build_deployed, compare_outputs,
+                            frame_flexible_model)
+    stock = dict(TINY_3D['TimeSformer'])
+    stock['backbone'] = dict(stock['backbone'], img_size=img_size)
+    cfg = frame_flexible_model(stock, (4, 8, 16))
+    init_default_scope('mmaction')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    _randomise(model)
+    model.eval()
+    for frames in (4, 8, 16):
+        outputs = compare_outputs(model, build_deployed(model, cfg, frames),
+                                  frames)
+        assert outputs['max_abs_diff'] <= TOLERANCE * max(
+            1.0, outputs['max_abs_output']), (frames, outputs)

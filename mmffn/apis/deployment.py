@@ -22,8 +22,8 @@ model, so both load with plain MMAction2 (no ``custom_imports`` of mmffn)::
     result = deploy('configs/ffn_tsm_r50_ssv2.py', 'epoch_50.pth',
                     frames=8, out_dir='deployed/')
 
-The config is rewritten by :mod:`mmffn.apis.deployed_config`, the weights
-folded by :mod:`mmffn.apis.deployed_weights`; ``tools/deploy.py`` is the
+The config is rewritten by :mod:`mmffn.apis.deployment_config`, the weights
+folded by :mod:`mmffn.apis.deployment_weights`; ``tools/deploy.py`` is the
 command-line front end.
 """
 import os
@@ -37,9 +37,9 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from ..models.backbones import FrameFlexible3DMixin
 from ..utils import check_frame_count
-from .deployed_config import deployed_config
-from .deployed_weights import (build_deployed, build_ffn, compare_outputs,
-                               deployed_meta)
+from .deployment_config import deployed_config
+from .deployment_weights import (build_deployed, build_ffn, compare_outputs,
+                                 deployed_meta)
 
 __all__ = ['deploy', 'DeployResult']
 
@@ -118,9 +118,9 @@ def deploy(config: Union[str, Config],
 
     os.makedirs(out_dir, exist_ok=True)
     stem = osp.join(out_dir, f'{name}_{frames}f')
-    header = (
-        f'# {name} deployed at {frames} frames (FFN branch {branch}) by '
-        'mmffn.apis.deploy.\n# A stock MMAction2 model: no mmffn needed.\n')
+    header = (f'# {name} deployed at {frames} frames (FFN branch {branch}) '
+              'by mmffn.apis.deploy.\n# A stock MMAction2 model: no mmffn '
+              'needed.\n')
     config_text = header + stock_cfg.pretty_text
     with open(stem + '.py', 'w', encoding='utf-8') as f:
         f.write(config_text)

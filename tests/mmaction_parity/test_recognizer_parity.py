@@ -102,7 +102,7 @@ def ffn_train_test_step(model, batch_size, size, test_count):
     num_classes = model.cls_head.num_classes
     train_batch = dict(
         inputs=[frames(sum(COUNTS), size, seed=i) for i in range(batch_size)],
-        data_samples=labelled(batch_size, frame_counts=COUNTS))
+        data_samples=labelled(batch_size, clip_lens=COUNTS))
 
     # train_step
     model.train()
@@ -287,7 +287,7 @@ def test_tpn_loss_keeps_the_neck_aux_loss(tpn_pair):
     _, ffn = tpn_pair
     batch = dict(
         inputs=[frames(sum(COUNTS), 64)],
-        data_samples=labelled(1, frame_counts=COUNTS))
+        data_samples=labelled(1, clip_lens=COUNTS))
     with restored(ffn):
         ffn.train()
         losses = ffn(**ffn.data_preprocessor(batch, True), mode='loss')

@@ -15,7 +15,7 @@ from .checkpoints import (check_what_runner_checkpoints_hold,
 from .recognizer2d import refuse_multi_rate_inputs_in_recognizer2d
 from .stack import (allow_cpu_distributed,
                     allow_mmengine_checkpoints_under_weights_only,
-                    stub_missing_drn_localizer)
+                    resolve_scoped_collate_fn, stub_missing_drn_localizer)
 from .videos import (check_sample_frames_counts,
                      name_the_file_in_decode_errors,
                      name_the_file_in_video_errors)
@@ -28,6 +28,7 @@ PATCHES = (
     stub_missing_drn_localizer,
     allow_mmengine_checkpoints_under_weights_only,
     allow_cpu_distributed,
+    resolve_scoped_collate_fn,
     save_checkpoints_atomically,
     name_the_file_in_checkpoint_errors,
     check_what_runner_checkpoints_hold,

@@ -14,6 +14,7 @@ replaces a function goes through it. Upstream references, line numbers and
 tests: ``docs/upstream_fixes.md``.
 """
 import importlib
+import inspect
 
 __all__ = [
     'MMENGINE_TESTED', 'MMACTION2_TESTED', 'TORCH_WEIGHTS_ONLY_TESTED',
@@ -100,6 +101,10 @@ def _get(holder, name):
 def _set(holder, name, value) -> None:
     if isinstance(holder, dict):
         holder[name] = value
+    elif isinstance(holder, type) and isinstance(
+            inspect.getattr_static(holder, name, None), staticmethod):
+        # A class's staticmethod stays one (Runner.build_dataloader).
+        setattr(holder, name, staticmethod(value))
     else:
         setattr(holder, name, value)
 

@@ -20,7 +20,8 @@ from .guard import (MMACTION2_TESTED, MMENGINE_TESTED,
 __all__ = [
     'HISTORY_BUFFER_STATISTICS', 'stub_missing_drn_localizer',
     'keep_history_buffer_statistics_process_wide', 'checkpoint_safe_globals',
-    'allow_mmengine_checkpoints_under_weights_only', 'allow_cpu_distributed'
+    'allow_mmengine_checkpoints_under_weights_only', 'allow_cpu_distributed',
+    'resolve_scoped_collate_fn'
 ]
 
 
@@ -285,3 +286,48 @@ def allow_cpu_distributed() -> None:
               **guard)
     wrap_once(mm_ddp.MMDistributedDataParallel, '__init__',
               _ddp_init_for_cpu_modules, **guard)
+
+
+def _scoped_collate_fn(collate_fn):
+    """A ``collate_fn`` config without the ``_scope_`` key: what the same
+    recipe loaded directly (not through ``mmaction::``) holds."""
+    if not isinstance(collate_fn, dict) or '_scope_' not in collate_fn:
+        return collate_fn
+    return {k: v for k, v in collate_fn.items() if k != '_scope_'}
+
+
+def _build_dataloader_with_scoped_collate(original):
+
+    @functools.wraps(original)
+    def build_dataloader(dataloader, *args, **kwargs):
+        if isinstance(dataloader, dict) and 'collate_fn' in dataloader:
+            dataloader = dict(
+                dataloader,
+                collate_fn=_scoped_collate_fn(dataloader['collate_fn']))
+        return original(dataloader, *args, **kwargs)
+
+    return build_dataloader
+
+
+def resolve_scoped_collate_fn() -> None:
+    """Let a ``collate_fn`` inherited through ``mmaction::`` build.
+
+    MMEngine's config loader adds ``_scope_`` to every dict with a ``type``
+    in a base config of another package, and ``Runner.build_dataloader``
+    passes the keys of ``collate_fn`` (but ``type``) to the function:
+    ``_base_ = 'mmaction::recognition/mvit/mvit-small-...'`` stops at
+    ``repeat_pseudo_collate() got an unexpected keyword argument
+    '_scope_'`` (mmengine 0.10.7, runner.py ``build_dataloader``). The key
+    is dropped, as a config loaded directly never had it: collate functions
+    (MMAction2's included) live in MMEngine's FUNCTIONS registry, which the
+    runner searches by the type name alone.
+    """
+    from mmengine.runner import Runner
+    wrap_once(
+        Runner,
+        'build_dataloader',
+        _build_dataloader_with_scoped_collate,
+        package='mmengine',
+        tested=MMENGINE_TESTED,
+        patch_name='resolve_scoped_collate_fn '
+        '(mmengine.runner.Runner.build_dataloader)')

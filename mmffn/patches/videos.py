@@ -8,7 +8,11 @@
   dataset of thousands of videos the bad one cannot be found.
 * ``SampleFrames(num_clips=0)`` fails only when it samples, with a
   ``ZeroDivisionError`` (a negative count with numpy errors), so a test at 0
-  frames would read data before it stops.
+  frames would read data before it stops; ``UniformSample(clip_len=0)``
+  likewise, and ``UniformSample(clip_len=-2)`` or ``num_clips=0`` (test
+  mode) sample no frame, which the decoder then reported as a damaged
+  video. Both samplers now check their counts when built, and a decode of
+  no frame says that the sampler gave none.
 """
 import functools
 
@@ -86,6 +90,13 @@ def _decode_naming_the_file(original):
         except Exception as error:
             filename = results.get('filename', results.get('frame_dir'))
             frames = results.get('frame_inds')
+            if frames is not None and len(frames) == 0:
+                raise ValueError(
+                    f'{type(self).__name__} got no frame to decode from '
+                    f'video {filename!r}: the sampler gave 0 frame indices '
+                    f"(clip_len={results.get('clip_len')!r}, num_clips="
+                    f"{results.get('num_clips')!r}); give the sampler a "
+                    'positive clip_len and num_clips.') from error
             count = 'some' if frames is None else len(frames)
             message = (
                 f'Cannot decode {count} frames of video {filename!r} with '
@@ -133,15 +144,18 @@ def _init_checking_counts(original):
 
 
 def check_sample_frames_counts() -> None:
-    """Make ``SampleFrames`` refuse a non-positive ``num_clips`` or
-    ``clip_len`` when it is built (subclasses included), naming the value.
+    """Make ``SampleFrames`` and ``UniformSample`` refuse a non-positive
+    ``num_clips`` or ``clip_len`` when they are built (subclasses included),
+    naming the value.
     """
-    from mmaction.datasets.transforms.loading import SampleFrames
-    wrap_once(
-        SampleFrames,
-        '__init__',
-        _init_checking_counts,
-        package='mmaction2',
-        tested=MMACTION2_TESTED,
-        patch_name='check_sample_frames_counts '
-        '(mmaction.datasets.transforms.SampleFrames.__init__)')
+    from mmaction.datasets.transforms.loading import (SampleFrames,
+                                                      UniformSample)
+    for sampler in (SampleFrames, UniformSample):
+        wrap_once(
+            sampler,
+            '__init__',
+            _init_checking_counts,
+            package='mmaction2',
+            tested=MMACTION2_TESTED,
+            patch_name='check_sample_frames_counts '
+            f'(mmaction.datasets.transforms.{sampler.__name__}.__init__)')

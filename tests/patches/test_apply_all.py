@@ -17,7 +17,8 @@ TARGETS = '''[
     (d, '_init_dist_pytorch'), (M, '__init__'), (H, '__setstate__'),
     (c, 'save_checkpoint'), (r, 'save_checkpoint'), (p, 'save_checkpoint'),
     (c.CheckpointLoader._schemes, ''), (r, '_load_checkpoint'),
-    (r.Runner, 'resume'), (DecordInit, 'transform'),
+    (r.Runner, 'resume'), (r.Runner, 'build_dataloader'),
+    (DecordInit, 'transform'),
     (DecordDecode, 'transform'), (SampleFrames, '__init__')]'''
 IMPORTS = (
     'import mmengine.runner as p\n'
@@ -53,6 +54,7 @@ def test_patches_are_applied_in_order():
         'stub_missing_drn_localizer',
         'allow_mmengine_checkpoints_under_weights_only',
         'allow_cpu_distributed',
+        'resolve_scoped_collate_fn',
         'save_checkpoints_atomically',
         'name_the_file_in_checkpoint_errors',
         'check_what_runner_checkpoints_hold',

@@ -380,3 +380,36 @@ def test_apply_all_on_the_patched_stack_changes_nothing():
     for wrapper in before:
         assert is_patched(wrapper)
         assert not is_patched(wrapper.__wrapped__)
+
+
+def test_a_collate_fn_inherited_through_mmaction_builds(tmp_path):
+    """MViT's recipe through ``mmaction::``: MMEngine adds ``_scope_`` to its
+    ``collate_fn``; the runner builds it as MMAction2's
+    repeat_pseudo_collate, and build_dataloader stays a staticmethod."""
+    import inspect
+
+    from mmaction.datasets import repeat_pseudo_collate
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from mmffn.patches.stack import _scoped_collate_fn
+    config = tmp_path / 'mvit.py'
+    config.write_text(
+        "_base_ = 'mmaction::recognition/mvit/"
+        "mvit-small-p244_32xb16-16x4x1-200e_kinetics400-rgb.py'\n")
+    collate_fn = Config.fromfile(str(config)).train_dataloader.collate_fn
+    assert collate_fn.to_dict() == dict(
+        type='repeat_pseudo_collate', _scope_='mmaction')
+    assert _scoped_collate_fn(collate_fn) == dict(type='repeat_pseudo_collate')
+    assert _scoped_collate_fn(dict(type=1)) == dict(type=1)
+    assert isinstance(
+        inspect.getattr_static(Runner, 'build_dataloader'), staticmethod)
+    loader = Runner.build_dataloader(
+        dict(
+            batch_size=2,
+            num_workers=0,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=[[1], [2]],
+            collate_fn=collate_fn.to_dict()))
+    assert loader.collate_fn.func is repeat_pseudo_collate
+    assert loader.collate_fn.keywords == {}

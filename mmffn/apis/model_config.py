@@ -13,7 +13,8 @@ import inspect
 from typing import Sequence
 
 from ..models.families import (FAMILIES, FFN_BACKBONE_KEYS,
-                               FFN_RECOGNIZER_KEYS, FFN_RECOGNIZERS)
+                               FFN_RECOGNIZER_KEYS, FFN_RECOGNIZERS,
+                               NOT_FRAME_FLEXIBLE)
 from ..utils import check_frame_count, check_frame_counts
 
 __all__ = ['frame_flexible_model', 'stock_model']
@@ -28,6 +29,45 @@ def _default_counts(ffn_type: str) -> tuple:
 
 def _supported() -> str:
     return ', '.join(sorted(FAMILIES))
+
+
+# Heads whose weights are shaped by the count, and their FFN versions (one
+# copy per trained count, see mmffn/models/heads/); these take the trained
+# counts as ``num_segments_list`` and deploy only at a trained count.
+FFN_HEADS = {'TRNHead': 'TRNHead_FFN'}
+
+
+def _frame_flexible_head(head, counts: tuple):
+    """The FFN version of a count-shaped head config; others unchanged."""
+    if head is None or head.get('type') not in FFN_HEADS:
+        return head
+    # The stock count is where every copy starts from (a stock checkpoint's).
+    return dict(head, type=FFN_HEADS[head['type']], num_segments_list=counts)
+
+
+def _stock_head(head, frames: int):
+    """The stock version of an FFN head config at a trained count ``frames``
+    (a ValueError for any other); others unchanged."""
+    by_ffn_type = {ffn: stock for stock, ffn in FFN_HEADS.items()}
+    if head is None or head.get('type') not in by_ffn_type:
+        return head
+    head = dict(head)
+    counts = tuple(
+        head.pop('num_segments_list', _default_counts(head['type'])))
+    if frames not in counts:
+        raise ValueError(
+            f'{head["type"]} has weights shaped by the frame count, so only a '
+            f'trained count deploys as a stock {by_ffn_type[head["type"]]}: '
+            f'got {frames}, trained {counts}')
+    head['type'] = by_ffn_type[head['type']]
+    return head
+
+
+def _why_not(model_type) -> str:
+    """': <reason>' where a model type has a known reason not to be
+    frame flexible, else ''."""
+    reason = NOT_FRAME_FLEXIBLE.get(model_type)
+    return f' ({reason})' if reason else ''
 
 
 def _with_head_segments(head, num_segments: int):
@@ -50,8 +90,10 @@ def frame_flexible_model(model: dict, frame_counts: Sequence[int],
     backbone its frame-flexible version with
     ``num_segments_list=frame_counts`` (tested by default at the highest
     count), a head that pools over ``num_segments`` pools over the highest
-    count; everything else (depth, head, neck, data preprocessor, test_cfg)
-    stays as configured.
+    count, a head with weights shaped by the count (``TRNHead``) becomes
+    its FFN version (one copy per count, each started from the stock one
+    at the highest count); everything else (depth, head, neck, data
+    preprocessor, test_cfg) stays as configured.
 
     Args:
         model (dict): The stock model config (e.g. ``_base_.model``); not
@@ -69,13 +111,15 @@ def frame_flexible_model(model: dict, frame_counts: Sequence[int],
     if model.get('type') not in FFN_RECOGNIZERS:
         raise ValueError(
             'frame_flexible_model converts a config of one of '
-            f'{sorted(FFN_RECOGNIZERS)}, got type={model.get("type")!r}')
+            f'{sorted(FFN_RECOGNIZERS)}, got type={model.get("type")!r}'
+            f'{_why_not(model.get("type"))}')
     backbone = dict(model.get('backbone') or {})
     family = FAMILIES.get(backbone.get('type'))
     if family is None:
         raise ValueError(
             f'Backbone {backbone.get("type")!r} has no frame-flexible '
-            f'version; supported: {_supported()}')
+            f'version{_why_not(backbone.get("type"))}; supported: '
+            f'{_supported()}')
     if model['type'] != family.recognizer:
         raise ValueError(
             f'{backbone["type"]} belongs in a {family.recognizer} config, '
@@ -86,7 +130,8 @@ def frame_flexible_model(model: dict, frame_counts: Sequence[int],
         num_segments=counts[-1],
         **backbone_args)
     model.update(type=FFN_RECOGNIZERS[model['type']], backbone=backbone)
-    head = _with_head_segments(model.get('cls_head'), counts[-1])
+    head = _with_head_segments(
+        _frame_flexible_head(model.get('cls_head'), counts), counts[-1])
     if head is not None:
         model['cls_head'] = head
     return model
@@ -104,7 +149,8 @@ def stock_model(model: dict, frames: int) -> dict:
         dict: ``Recognizer2D`` with the stock backbone at ``num_segments=T``
         (``Recognizer3D`` with the stock 3D backbone, which reads T from the
         clip), loading no weights of its own, and the same head (pooling
-        over T), neck, data preprocessor and test_cfg.
+        over T; an FFN head its stock version, at a trained T only), neck,
+        data preprocessor and test_cfg.
     """
     frames = check_frame_count(frames, 'frames')
     model = copy.deepcopy(dict(model))
@@ -135,7 +181,8 @@ def stock_model(model: dict, frames: int) -> dict:
         backbone[family.frames_arg] = frames
     backbone.pop('init_cfg', None)
     model.update(type=family.recognizer, backbone=backbone)
-    head = _with_head_segments(model.get('cls_head'), frames)
+    head = _with_head_segments(
+        _stock_head(model.get('cls_head'), frames), frames)
     if head is not None:
         model['cls_head'] = head
     return model

@@ -8,8 +8,8 @@ import inspect
 from typing import Dict, NamedTuple, Optional
 
 __all__ = [
-    'BackboneFamily', 'FAMILIES', 'FFN_RECOGNIZERS', 'FFN_BACKBONE_KEYS',
-    'FFN_RECOGNIZER_KEYS', 'input_frames_per_count'
+    'BackboneFamily', 'FAMILIES', 'NOT_FRAME_FLEXIBLE', 'FFN_RECOGNIZERS',
+    'FFN_BACKBONE_KEYS', 'FFN_RECOGNIZER_KEYS', 'input_frames_per_count'
 ]
 
 
@@ -54,6 +54,19 @@ def _family_3d(ffn_type: str,
 
 
 FAMILIES: Dict[str, BackboneFamily] = {
+    # Plain 2D ResNet (TSN, TRN): no temporal module, no num_segments.
+    'ResNet':
+    BackboneFamily(
+        'ResNet_FFN',
+        dict(pretrained=None),
+        ffn_only_args=('num_segments', ),
+        frames_arg=None),
+    # TIN's OffsetNet is shaped by the count (see resnet_tin_ffn.py).
+    'ResNetTIN':
+    BackboneFamily(
+        'ResNetTIN_FFN',
+        dict(pretrained=None, pretrained2d=False),
+        any_count=False),
     'ResNetTSM':
     BackboneFamily('ResNetTSM_FFN', dict(pretrained=None, pretrained2d=False)),
     'MobileNetV2TSM':
@@ -75,6 +88,55 @@ FAMILIES: Dict[str, BackboneFamily] = {
     # num_frames=T computes a trained branch T.
     'TimeSformer':
     _family_3d('TimeSformer_FFN', frames_arg='num_frames', any_count=False),
+    # No weight is shaped by the count; the stock forward splits clips by
+    # t_size (input frames), so it is set to the count on deployment.
+    'UniFormerV2':
+    _family_3d('UniFormerV2_FFN', frames_arg='t_size')._replace(
+        no_loading=dict(pretrained=None, clip_pretrained=False)),
+    'ResNet3dCSN':
+    _family_3d('ResNet3dCSN_FFN'),
+    'ResNet2Plus1d':
+    _family_3d('ResNet2Plus1d_FFN'),
+    'C2D':
+    _family_3d('C2D_FFN'),
+    # Its position table is shaped by the count (see vit_mae_ffn.py).
+    'VisionTransformer':
+    _family_3d(
+        'VisionTransformer_FFN', frames_arg='num_frames', any_count=False),
+    # Takes any count (window clipped to the clip); pretrained2d=False: the
+    # stock init would otherwise inflate pretrained=None.
+    'SwinTransformer3D':
+    BackboneFamily(
+        'SwinTransformer3D_FFN',
+        dict(pretrained=None, pretrained2d=False),
+        ffn_only_args=('num_segments', ),
+        recognizer='Recognizer3D',
+        frames_arg=None),
+    # Temporal positions shaped by the count (see mvit_ffn.py): a stock MViT
+    # of temporal_size=T computes a trained branch T.
+    'MViT':
+    BackboneFamily(
+        'MViT_FFN',
+        dict(pretrained=None, pretrained_type=None),
+        any_count=False,
+        ffn_only_args=('num_segments', ),
+        recognizer='Recognizer3D',
+        frames_arg='temporal_size'),
+}
+# Why the MMAction2 models without an FFN version have none (the coverage
+# command and frame_flexible_model's errors give these reasons).
+NOT_FRAME_FLEXIBLE = {
+    'C3D': ('its four temporal max-pools need clips of 16 frames or more '
+            '(counts 4 and 8 do not run even in the stock C3D), its fc6 is '
+            'sized for 16 frames at 112 px, and its recipe has no norm '
+            'to specialise (norm_cfg=None)'),
+    'MobileOneTSM': ('MMAction2 builds it from MMPretrain, which imports '
+                     'torchvision; no CPU torchvision for torch 2.13 is on '
+                     "this project's package index (docs/coverage.md)"),
+    'RecognizerOmni': ('it trains on image and video loaders zipped, one '
+                       'loss per source, and OmniResNet reads conv and BN '
+                       'weights directly (bypassing per-count norms and '
+                       'adapters): it needs its own FFN recognizer'),
 }
 # The FFN recognizer of each stock recognizer.
 FFN_RECOGNIZERS = {

@@ -1,4 +1,6 @@
 """model_config: stock Recognizer2D/3D configs to FFN ones and back."""
+import re
+
 import pytest
 from mmengine.config import Config
 
@@ -104,14 +106,26 @@ def test_works_on_a_loaded_mmaction_config():
 
 
 def test_unsupported_inputs_are_named():
+    supported = ', '.join(sorted(FAMILIES))
+    assert 'UniFormerV2, VisionTransformer, X3D' in supported
     with pytest.raises(
             ValueError,
-            match="'ResNet3dCSN' has no frame-"
-            r'flexible version; supported: MobileNetV2TSM, ResNet3d, '
-            'ResNet3dSlowFast, ResNet3dSlowOnly, ResNetTSM, TANet, '
-            'TimeSformer, UniFormer, X3D'):
+            match="'NoSuchNet' has no frame-flexible version; supported: " +
+            re.escape(supported) + '$'):
         frame_flexible_model(
-            dict(TSM, backbone=dict(type='ResNet3dCSN')), (4, 8))
+            dict(TSM, backbone=dict(type='NoSuchNet')), (4, 8))
+    # A model with a known reason not to be frame flexible says it.
+    with pytest.raises(
+            ValueError,
+            match=r"'C3D' has no frame-flexible version \(its four temporal "
+            'max-pools need clips of 16 frames'):
+        frame_flexible_model(
+            dict(TSM, type='Recognizer3D', backbone=dict(type='C3D')), (4, 8))
+    with pytest.raises(
+            ValueError,
+            match=r"got type='RecognizerOmni' \(it "
+            'trains on image and video loaders'):
+        frame_flexible_model(dict(TSM, type='RecognizerOmni'), (4, 8))
     with pytest.raises(
             ValueError,
             match="ResNetTSM belongs in a Recognizer2D config, "
@@ -143,3 +157,52 @@ def test_count_shaped_weights_deploy_only_at_trained_counts():
     assert stock_model(ffn, 16)['backbone']['num_segments'] == 16
     with pytest.raises(ValueError, match=r'trained \(4, 8, 16\)'):
         stock_model(ffn, 12)
+
+
+# --- plain ResNet (TSN) and TRN's count-shaped head --------------------------
+TRN = dict(
+    TSM,
+    backbone=dict(type='ResNet', depth=50, pretrained='torchvision://r50'),
+    cls_head=dict(
+        type='TRNHead',
+        num_classes=174,
+        in_channels=2048,
+        num_segments=8,
+        relation_type='TRNMultiScale'))
+
+
+def test_trn_head_becomes_its_ffn_version_and_back_at_trained_counts():
+    ffn = frame_flexible_model(TRN, (4, 8, 16), pretrained=None)
+    assert ffn['backbone'] == dict(
+        type='ResNet_FFN',
+        depth=50,
+        pretrained=None,
+        num_segments=16,
+        num_segments_list=(4, 8, 16))
+    assert ffn['cls_head'] == dict(
+        TRN['cls_head'],
+        type='TRNHead_FFN',
+        num_segments=16,
+        num_segments_list=(4, 8, 16))
+    assert TRN['cls_head']['type'] == 'TRNHead'  # input left alone
+    stock = stock_model(ffn, 4)
+    assert stock['backbone'] == dict(type='ResNet', depth=50, pretrained=None)
+    assert stock['cls_head'] == dict(TRN['cls_head'], num_segments=4)
+    with pytest.raises(
+            ValueError,
+            match=r'TRNHead_FFN has weights shaped by the frame count, so '
+            r'only a trained count deploys as a stock TRNHead: got 6, '
+            r'trained \(4, 8, 16\)'):
+        stock_model(ffn, 6)
+    del ffn['cls_head']['num_segments_list']  # the class default
+    assert stock_model(ffn, 8)['cls_head']['num_segments'] == 8
+
+
+def test_other_heads_are_left_as_they_are():
+    tsn = dict(
+        TRN, cls_head=dict(type='TSNHead', num_classes=400, in_channels=2048))
+    ffn = frame_flexible_model(tsn, (4, 8))
+    assert ffn['cls_head'] == tsn['cls_head']
+    assert stock_model(ffn, 6)['cls_head'] == tsn['cls_head']
+    assert frame_flexible_model(TSM, (4, 8))['cls_head'] == dict(
+        TSM['cls_head'], num_segments=8)

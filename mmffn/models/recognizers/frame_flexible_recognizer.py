@@ -17,6 +17,7 @@ from ..backbones import FrameFlexible3DMixin, FrameFlexibleMixin
 from ..families import FAMILIES
 from ..losses import TemporalDistillationLoss
 from ..stock_checkpoint import load_stock_checkpoint
+from .count_support import check_counts_fit
 from .trainable_parts import check_trainable, freeze_all_but, freezes_teacher
 
 __all__ = ['FrameFlexibleRecognizerMixin']
@@ -100,6 +101,7 @@ class FrameFlexibleRecognizerMixin:
                 f'{type(self.backbone).__name__}; supported: {supported} '
                 '(mmffn.apis.frame_flexible_model converts a stock '
                 'config)')
+        check_counts_fit(self.backbone, self.frame_counts, name)
         if not self.with_cls_head:
             raise ValueError(f'{name} needs a cls_head: its loss is the '
                              'supervised term of the highest frame count.')
@@ -117,6 +119,20 @@ class FrameFlexibleRecognizerMixin:
         self.stock_checkpoint = stock_checkpoint
         if self.trainable is not None:
             freeze_all_but(self, self.trainable, self.frame_counts[-1])
+            self._check_something_trains_in_ddp(name)
+
+    def _check_something_trains_in_ddp(self, name: str) -> None:
+        """torch's DistributedDataParallel refuses a model without a
+        trainable parameter ("DDP is not needed ...") naming no option."""
+        from mmengine import dist
+        processes = dist.get_world_size()
+        if processes > 1 and not any(p.requires_grad
+                                     for p in self.parameters()):
+            raise ValueError(
+                f'{name}: trainable={self.trainable} leaves no parameter to '
+                f'train, which DistributedDataParallel refuses on {processes}'
+                ' processes. Run on one process (tools/train.py), or name '
+                "parts that train, e.g. trainable=('norms', 'adapters').")
 
     def _check_training_options(self, supervision, trainable) -> None:
         if supervision not in SUPERVISION:

@@ -12,6 +12,8 @@ from .deployment_weights import (build_deployed, build_ffn, compare_outputs,
                                  deployed_meta, fold_branch_state_dict)
 from .frame_sweep import (evaluate_at_frames, plot_frame_sweep,
                           write_frame_sweep_tables)
+from .mixing_coverage import (CoverageRow, check_mixing, coverage_table,
+                              mixing_coverage, packaged_recognition_configs)
 from .model_config import frame_flexible_model, stock_model
 from .pipeline_config import (fixed_frames_loader, fixed_frames_pipeline,
                               multi_rate_loader, multi_rate_pipeline,
@@ -23,5 +25,6 @@ __all__ = [
     'unlabeled_loader', 'deployed_config', 'fold_branch_state_dict',
     'deployed_meta', 'build_ffn', 'build_deployed', 'compare_outputs',
     'deploy', 'DeployResult', 'evaluate_at_frames', 'write_frame_sweep_tables',
-    'plot_frame_sweep'
+    'plot_frame_sweep', 'CoverageRow', 'check_mixing', 'mixing_coverage',
+    'coverage_table', 'packaged_recognition_configs'
 ]

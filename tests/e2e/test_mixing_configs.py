@@ -12,8 +12,8 @@ import sys
 import cv2
 import decord
 import pytest
-from e2e_helpers import (REPO, TOP1, dumped, first_videos, point_to_data,
-                         run_tool)
+from e2e_helpers import (REPO, TOP1, dumped, first_videos, free_port,
+                         point_to_data, run_tool)
 from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.fileio import load
@@ -26,11 +26,44 @@ pytestmark = pytest.mark.slow
 MIXINS = {
     'ffn_from_tsm_r50_1x1x8_sthv2.py': 'videos',
     'ffn_from_tanet_r50_1x1x8_sthv1.py': 'rawframes',
+    'ffn_from_tsn_r50_1x1x8_k400.py': 'videos',
+    'ffn_from_trn_r50_1x1x8_sthv1.py': 'rawframes',
     'ffn_from_tsm_mobilenetv2_1x1x8_k400.py': 'videos',
     'ffn_from_slowfast_r50_4x16x1_k400.py': 'videos',
     'ffn_from_x3d_s_k400.py': 'videos',
+    'ffn_from_videomae_vit_base_k400.py': 'videos',
+    'ffn_from_csn_ircsn_r50_k400.py': 'videos',
     'ffn_from_uniformer_small_k400.py': 'videos',
+    'ffn_from_swin_tiny_k400.py': 'videos',
+    'ffn_from_mvit_small_k400.py': 'videos',
+    'ffn_from_uniformerv2_base_k400.py': 'videos',
+    'ffn_from_r2plus1d_r34_8x8x1_k400.py': 'videos',
 }
+# What a tiny run of a recipe cannot have, beyond the 32 px shrink: a
+# download (UniFormerV2's CLIP weights; its position embedding is sized by
+# input_resolution) and an optional package (pytorchvideo's RandAugment).
+BACKBONE_OVERRIDES = {
+    'ffn_from_uniformerv2_base_k400.py':
+    dict(clip_pretrained=False, input_resolution=32),
+}
+WITHOUT_TRANSFORMS = ('PytorchVideoWrapper', )
+# R(2+1)D's last BatchNorm sees one value per channel and clip at 32 px: a
+# training batch needs two clips.
+TRAIN_BATCH = {'ffn_from_r2plus1d_r34_8x8x1_k400.py': 2}
+
+
+def _tiny_model(cfg, name):
+    cfg.model.backbone.pretrained = None
+    cfg.model.backbone.update(BACKBONE_OVERRIDES.get(name, {}))
+    cfg.model.cls_head.num_classes = 2
+    # Mixup/cutmix of a recipe (MViT) mix one-hot labels of its classes.
+    blending = cfg.model.get('data_preprocessor', {}).get('blending')
+    for augment in (blending or {}).get('augments', []):
+        augment.num_classes = 2
+    # AMP (Video Swin's recipes) needs a GPU; the CPU run steps in fp32.
+    if cfg.get('optim_wrapper', {}).get('type') == 'AmpOptimWrapper':
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
 
 
 def _rawframes(video_root, out_root, split, dataset):
@@ -74,16 +107,22 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
         train_ann = first_videos(root, str(tmp_path / 'ann'), 'train')
         test_ann = first_videos(root, str(tmp_path / 'ann'), 'val')
     work_dir = str(tmp_path / 'work')
-    cfg.model.backbone.pretrained = None
-    cfg.model.cls_head.num_classes = 2
+    _tiny_model(cfg, name)
+    cfg.train_dataloader.dataset.pipeline = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t['type'] not in WITHOUT_TRANSFORMS
+    ]
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.param_scheduler = None
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=1, by_epoch=False)
     point_to_data(cfg.train_dataloader, train_ann, root, kind)
+    cfg.train_dataloader.batch_size = TRAIN_BATCH.get(name, 1)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     sample = DATASETS.build(cfg.train_dataloader.dataset)[0]
+    if isinstance(sample, list):  # RepeatAugDataset: the repeats of a video
+        sample = sample[0]
     # 4 + 8 + 16 frames (SlowFast: slow frames x resample_rate)
     per_count = cfg.model.backbone.get('resample_rate', 1)
     if cfg.model.type == 'RecognizerFFN3D':
@@ -99,8 +138,7 @@ def test_mixing_config_trains_and_tests_at_any_count(name, tiny_video_root,
 
     for frames in (4, 6, 16):
         test_cfg = Config.fromfile(osp.join(REPO, 'configs', 'mixins', name))
-        test_cfg.model.backbone.pretrained = None
-        test_cfg.model.cls_head.num_classes = 2
+        _tiny_model(test_cfg, name)
         loader = fixed_frames_loader(test_cfg.test_dataloader, frames,
                                      per_count)
         loader.pop('_delete_')
@@ -145,7 +183,7 @@ def test_mixing_config_dist_train_two_cpu_processes(tiny_video_root, tmp_path):
         'train_dataloader.dataset.pipeline.4.input_size=32',
         'train_dataloader.dataset.pipeline.5.scale=(32,32)'
     ],
-                    env=dict(PORT='29633'))
+                    env=dict(PORT=str(free_port())))
     log = proc.stdout + proc.stderr
     assert 'Distributed training: True' in log
     # 4 videos / (2 processes x 1 per batch) = 2 iterations per epoch.

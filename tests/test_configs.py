@@ -14,7 +14,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FFN_CONFIGS = sorted(
     p for p in glob.glob(
         osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
-    if '_base_' not in p and osp.join('configs', 'demo') not in p
+    if osp.join('configs', '_base_') not in p
+    and osp.join('configs', 'demo') not in p
     # The vanilla baselines of configs/ablations/ are stock TSMs.
     and not osp.basename(p).startswith('tsm_'))
 
@@ -67,7 +68,8 @@ def test_ffn_config_is_consistent(path):
     assert 'clip_lens' in pack_meta(train)
     if family.recognizer == 'Recognizer2D':
         assert cfg.model.type == 'RecognizerFFN'
-        assert cfg.model.cls_head.num_segments == counts[-1]
+        # TSNHead's consensus takes any count: it has no num_segments.
+        assert cfg.model.cls_head.get('num_segments', counts[-1]) == counts[-1]
         assert cfg.optim_wrapper.constructor == 'FFNOptimWrapperConstructor'
         assert sampler(train)['type'] == 'MultiRateSampleFrames'
         assert tuple(sampler(train)['num_clips_list']) == counts
@@ -235,7 +237,8 @@ def test_pipeline_config_errors_name_the_problem():
     'tsm_r18_16f_demo', 'ffn_tsm_r18_demo', 'tsm_mobilenetv2_16f_demo',
     'ffn_mobilenetv2_demo', 'tanet_r50_16f_demo', 'ffn_tanet_r50_demo',
     'x3d_16f_demo', 'ffn_x3d_demo', 'uniformer_16f_demo', 'ffn_uniformer_demo',
-    'slowfast_16f_demo', 'ffn_slowfast_demo'
+    'slowfast_16f_demo', 'ffn_slowfast_demo', 'uniformerv2_16f_demo',
+    'ffn_uniformerv2_demo'
 ])
 def test_demo_models_build_and_pair_up(name):
     """Each demo pair: the same backbone family, the FFN one frame
@@ -304,7 +307,8 @@ DEMO_SUPERVISION = dict(
     ffn_tanet_r50_demo='highest',
     ffn_x3d_demo='every',
     ffn_uniformer_demo='highest',
-    ffn_slowfast_demo='every')
+    ffn_slowfast_demo='every',
+    ffn_uniformerv2_demo='every')
 
 
 def test_demo_ffn_recipes_are_the_documented_ones():

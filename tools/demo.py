@@ -43,6 +43,10 @@ MODELS = {
         ('UniFormer (16F)', 'uniformer_16f_demo', '16'),
         ('FFN (4,8,16F)', 'ffn_uniformer_demo', '4,8,16'),
     ),
+    'uniformerv2': (
+        ('UniFormerV2 (16F)', 'uniformerv2_16f_demo', '16'),
+        ('FFN (4,8,16F)', 'ffn_uniformerv2_demo', '4,8,16'),
+    ),
     'slowfast': (
         ('SlowFast (16F)', 'slowfast_16f_demo', '16'),
         ('FFN (4,8,16F)', 'ffn_slowfast_demo', '4,8,16'),
@@ -148,6 +152,9 @@ def main():
         help='the pair of models trained and compared (default: resnet18, '
         'the README table)')
     args = parser.parse_args()
+    if not 0 <= args.seed < 2**32:  # numpy's and MMEngine's seed range
+        parser.error(f'--seed must be an int in [0, 2**32 - 1], got '
+                     f'{args.seed}')
     setting = QUICK if args.quick else FULL
     suffix = '_quick' if args.quick else ''
     default_dir = 'demo' if args.backbone == 'resnet18' else (

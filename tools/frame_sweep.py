@@ -12,6 +12,7 @@ from mmengine.config import DictAction
 
 from mmffn.apis import (evaluate_at_frames, plot_frame_sweep,
                         write_frame_sweep_tables)
+from mmffn.apis.frame_sweep import sweep_arguments
 
 
 def parse_args():
@@ -35,23 +36,19 @@ def parse_args():
     if len(args.pairs) % 2:
         parser.error('give CONFIG CHECKPOINT pairs, got an odd number of '
                      f'paths: {args.pairs}')
-    n = len(args.pairs) // 2
-    for name in ('labels', 'trained_frames'):
-        value = getattr(args, name)
-        if value is not None and len(value) != n:
-            parser.error(f'--{name.replace("_", "-")} needs {n} values, got '
-                         f'{len(value)}')
+    args.pairs = list(zip(args.pairs[0::2], args.pairs[1::2]))
+    try:  # every argument checked before the first evaluation
+        args.labels, args.trained = sweep_arguments(args.pairs, args.labels,
+                                                    args.trained_frames)
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
 def main():
     args = parse_args()
-    pairs = list(zip(args.pairs[0::2], args.pairs[1::2]))
-    labels = args.labels or [
-        osp.splitext(osp.basename(c))[0] for c, _ in pairs
-    ]
     results = {}
-    for label, (config, checkpoint) in zip(labels, pairs):
+    for label, (config, checkpoint) in zip(args.labels, args.pairs):
         print(f'[frame_sweep] {label}: frames {args.frames}', flush=True)
         results[label] = evaluate_at_frames(
             config,
@@ -59,15 +56,9 @@ def main():
             args.frames,
             work_dir=osp.join(args.out_dir, 'runs', label),
             cfg_options=args.cfg_options)
-    trained = None
-    if args.trained_frames:
-        trained = {
-            label: [int(x) for x in spec.split(',') if x]
-            for label, spec in zip(labels, args.trained_frames)
-        }
     md, _ = write_frame_sweep_tables(results, args.out_dir)
     png = plot_frame_sweep(results, osp.join(args.out_dir, 'frame_sweep.png'),
-                           trained)
+                           args.trained)
     with open(md) as f:
         print(f.read())
     print(f'[frame_sweep] plot: {png}')

@@ -35,6 +35,8 @@ param_scheduler = [
         end=steps)
 ]
 default_hooks = dict(
-    checkpoint=dict(by_epoch=False, interval=100, max_keep_ckpts=1),
+    # 2, not 1: MMEngine deletes the oldest kept checkpoint before it
+    # writes the next, so with 1 a kill while saving leaves none.
+    checkpoint=dict(by_epoch=False, interval=100, max_keep_ckpts=2),
     logger=dict(interval=20))
 log_processor = dict(by_epoch=False)

@@ -8,22 +8,92 @@ ones, ``T * resample_rate`` for SlowFast). An FFN model needs nothing else
 (it reads T from the data); a vanilla 2D model such as MMAction2's TSM is
 evaluated at T the way one would by hand, by setting
 ``model.backbone.num_segments`` and ``model.cls_head.num_segments`` to T; a
-vanilla 3D model takes any clip length as it is.
+vanilla 3D model takes any clip length as it is (one told it with no
+weight shaped by it, as UniFormerV2's ``t_size``, is rebuilt at T).
 """
 import csv
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-from ..models.families import input_frames_per_count
+from ..models.families import FAMILIES, input_frames_per_count
 from ..utils import check_frame_count
 from .pipeline_config import fixed_frames_pipeline
 
 __all__ = [
-    'evaluate_at_frames', 'write_frame_sweep_tables', 'plot_frame_sweep'
+    'sweep_arguments', 'evaluate_at_frames', 'write_frame_sweep_tables',
+    'plot_frame_sweep'
 ]
+
+
+def _trained_counts(spec: str, label: str) -> List[int]:
+    counts = []
+    for item in spec.split(','):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            counts.append(int(item))
+        except ValueError:
+            raise ValueError(
+                f'trained frame counts of {label!r} must be comma-separated '
+                f'positive ints such as "4,8,16", got {spec!r} ({item!r} is '
+                'not a number)') from None
+        check_frame_count(counts[-1], f'trained frame count of {label!r}')
+    return counts
+
+
+def sweep_arguments(
+    pairs: Sequence[Tuple[str, str]],
+    labels: Optional[Sequence[str]] = None,
+    trained_frames: Optional[Sequence[str]] = None
+) -> Tuple[List[str], Optional[Dict[str, List[int]]]]:
+    """Check a sweep's arguments before any evaluation runs (a bad one at
+    the end must not cost the runs before it).
+
+    Args:
+        pairs (Sequence[tuple]): ``(config, checkpoint)`` per model.
+        labels (Sequence[str], optional): A distinct label per model;
+            defaults to the configs' file names.
+        trained_frames (Sequence[str], optional): Per model, its trained
+            counts as ``"4,8,16"``.
+
+    Returns:
+        tuple: The labels and ``{label: trained counts}`` (or None).
+
+    Raises:
+        ValueError: naming the value: labels that repeat (two models would
+            share one column), a count that is not a positive int, a
+            missing config file, or a count of values that is not one per
+            model.
+    """
+    pairs = [tuple(pair) for pair in pairs]
+    given = labels is not None
+    labels = list(labels) if given else [
+        osp.splitext(osp.basename(config))[0] for config, _ in pairs
+    ]
+    for name, values in (('labels', labels), ('trained frames',
+                                              trained_frames)):
+        if values is not None and len(values) != len(pairs):
+            raise ValueError(f'{name} needs one value per model ({len(pairs)}'
+                             f'), got {len(values)}: {list(values)}')
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(
+            f'Each model needs its own label, but {repeated} names several '
+            '(their results would be merged into one column); ' +
+            ('give distinct --labels.' if given else 'the labels default to '
+             'the config names: give distinct --labels.'))
+    missing = [config for config, _ in pairs if not osp.isfile(config)]
+    if missing:
+        raise ValueError(f'Config files not found: {missing}')
+    trained = None if trained_frames is None else {
+        label: _trained_counts(spec, label)
+        for label, spec in zip(labels, trained_frames)
+    }
+    return labels, trained
 
 
 def _set_test_frames(cfg: Config, frames: int) -> None:
@@ -35,6 +105,12 @@ def _set_test_frames(cfg: Config, frames: int) -> None:
         cfg.model.backbone.num_segments = frames
         if 'num_segments' in cfg.model.get('cls_head', {}):
             cfg.model.cls_head.num_segments = frames
+    elif cfg.model.get('type') == 'Recognizer3D':
+        # A 3D backbone told its clip length with no weight shaped by it
+        # (UniFormerV2's t_size splits the batch into clips): rebuilt at T.
+        family = FAMILIES.get(cfg.model.backbone.get('type'))
+        if family is not None and family.frames_arg and family.any_count:
+            cfg.model.backbone[family.frames_arg] = frames
 
 
 def evaluate_at_frames(config: str,

@@ -40,7 +40,11 @@ EXTRAS_REQUIRE = {
     'full': ['mmcv>=2.0.0rc4,<2.2.0'],  # better: `mim install mmcv==2.1.0`
     # The test command also lints, with OpenMMLab's pinned linters
     # (.pre-commit-config.yaml, setup.cfg).
-    'tests': ['pytest>=7', 'flake8==5.0.4', 'isort==5.11.5', 'yapf==0.32.0'],
+    # pytest-xdist: tools/run_tests.sh runs the suite on 2 workers.
+    'tests': [
+        'pytest>=7', 'pytest-xdist>=3', 'flake8==5.0.4', 'isort==5.11.5',
+        'yapf==0.32.0'
+    ],
 }
 
 setup(

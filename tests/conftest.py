@@ -4,12 +4,19 @@ builders of shared_builders.py.
 It imports mmffn before any test module: mmffn's stack fixes must precede the
 first import of mmaction.models, and isort puts ``import mmffn`` after the
 mmaction imports in test files."""
+import os
+
 import pytest
 import torch
 from e2e_helpers import TINY_CLASSES
 from shared_builders import randomise_norms as _randomise_norms
 
 import mmffn  # noqa: F401
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # tools/run_tests.sh runs one pytest worker per core: one torch thread
+    # each (more would oversubscribe the cores, as in one_thread's note).
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope='session')

@@ -6,6 +6,7 @@ ambiguous for ``conftest``, a name several test folders use.)"""
 import os
 import os.path as osp
 import re
+import socket
 import subprocess
 import sys
 
@@ -65,6 +66,14 @@ def run_tool(args, timeout=600, env=None, check=True):
             f'--- stdout (tail) ---\n{proc.stdout[-4000:]}\n'
             f'--- stderr (tail) ---\n{proc.stderr[-6000:]}')
     return proc
+
+
+def free_port() -> int:
+    """A TCP port free now, for a distributed run's master: tests running
+    side by side (pytest -n) must not share one."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 # --- Shipped configs shrunk to the tiny videos -------------------------------

@@ -33,6 +33,11 @@ def parse_args(argv=None):
         '--no-verify',
         action='store_true',
         help='skip comparing both models on a random clip')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='replace a deployment of the same config and frame count in '
+        '--out-dir (refused otherwise)')
     args = parser.parse_args(argv)
     if args.frames <= 0:
         parser.error(f'--frames must be a positive int, got {args.frames}')
@@ -46,7 +51,8 @@ def main(argv=None) -> int:
         args.checkpoint,
         args.frames,
         args.out_dir,
-        verify=not args.no_verify)
+        verify=not args.no_verify,
+        force=args.force)
     check = ('' if result.max_abs_diff is None else
              f' (max |FFN - deployed| on a random clip: '
              f'{result.max_abs_diff:.2g})')

@@ -35,6 +35,11 @@ def main():
         nargs='+',
         choices=CLASSES,
         help='default: the four fades of the demo')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='write into a non-empty --out that holds no data set of this '
+        'generator (refused otherwise)')
     args = vars(parser.parse_args())
     out = args.pop('out')
     manifest = generate_temporal_video_dataset(out, **args)

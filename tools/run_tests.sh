@@ -17,4 +17,8 @@ bash "$REPO/tools/setup_env.sh"
 VENV=${VENV:-"$REPO/.venv"}
 cd "$REPO"
 VENV="$VENV" bash "$REPO/tools/lint.sh"
-exec "$VENV/bin/python" -m pytest tests -p no:cacheprovider "$@"
+# Two workers (pytest-xdist), one torch thread each (tests/conftest.py): the
+# end-to-end tests run single-threaded subprocesses, so two cores halve the
+# suite's time. MMFFN_TEST_WORKERS=0 runs it in one process.
+exec "$VENV/bin/python" -m pytest tests -p no:cacheprovider \
+    -n "${MMFFN_TEST_WORKERS:-2}" "$@"

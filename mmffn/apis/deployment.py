@@ -29,7 +29,7 @@ command-line front end.
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
@@ -63,12 +63,31 @@ class DeployResult(NamedTuple):
     max_abs_diff: Optional[float]
 
 
+def _write_temporary(path: str, write) -> Tuple[str, str]:
+    """Write ``path``'s content (``write(binary file)``) to a hidden
+    temporary file in the same folder, flushed to disk; returns
+    ``(temporary, path)`` for :func:`os.replace`."""
+    temporary = osp.join(
+        osp.dirname(path), f'.{osp.basename(path)}.{os.getpid()}.tmp')
+    try:
+        with open(temporary, 'wb') as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        if osp.exists(temporary):
+            os.remove(temporary)
+        raise
+    return temporary, path
+
+
 def deploy(config: Union[str, Config],
            checkpoint: str,
            frames: int,
            out_dir: str,
            verify: bool = True,
-           tolerance: float = 1e-4) -> DeployResult:
+           tolerance: float = 1e-4,
+           force: bool = False) -> DeployResult:
     """Write a stock MMAction2 config and checkpoint for T frames.
 
     Args:
@@ -81,6 +100,8 @@ def deploy(config: Union[str, Config],
             they differ by more than ``tolerance`` times the output scale
             (at least 1). Defaults to True.
         tolerance (float): Allowed relative difference. Defaults to 1e-4.
+        force (bool): Replace a deployment of the same name and count in
+            ``out_dir``; otherwise it is refused. Defaults to False.
 
     Returns:
         DeployResult: The written paths and the branch used.
@@ -92,8 +113,24 @@ def deploy(config: Union[str, Config],
     else:
         name = osp.splitext(osp.basename(config.filename or 'ffn'))[0]
         cfg = config
+    from ..models.families import FAMILIES
+    stock_type = cfg.model.get('backbone', {}).get('type')
+    if stock_type in FAMILIES:  # a stock model has no count to deploy
+        raise ValueError(
+            f'{name}: model.backbone.type={stock_type!r} is a stock MMAction2 '
+            f'backbone; deploy takes the FFN config the checkpoint was '
+            f'trained with (backbone {FAMILIES[stock_type].ffn_type!r}). A '
+            'stock config and checkpoint run with tools/test.py as they are.')
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
+    stem = osp.join(out_dir, f'{name}_{frames}f')
+    # Before the (slow) build: never replace a deployment without being told.
+    existing = [p for p in (stem + '.py', stem + '.pth') if osp.lexists(p)]
+    if existing and not force:
+        raise FileExistsError(
+            f'{", ".join(existing)} already exist(s): a deployment at '
+            f'{frames} frames is there. Choose another out_dir, or pass '
+            'force=True (tools/deploy.py --force) to replace it.')
     loaded = _load_checkpoint(checkpoint, map_location='cpu')
     if not isinstance(loaded, dict):
         raise ValueError(f'{checkpoint}: expected a state dict or a dict with '
@@ -117,17 +154,25 @@ def deploy(config: Union[str, Config],
                 'with your config.')
 
     os.makedirs(out_dir, exist_ok=True)
-    stem = osp.join(out_dir, f'{name}_{frames}f')
     header = (f'# {name} deployed at {frames} frames (FFN branch {branch}) '
               'by mmffn.apis.deploy.\n# A stock MMAction2 model: no mmffn '
               'needed.\n')
     config_text = header + stock_cfg.pretty_text
-    with open(stem + '.py', 'w', encoding='utf-8') as f:
-        f.write(config_text)
     meta = deployed_meta(
         loaded.get('meta'), frames, branch, model.backbone.num_segments_list,
         config_text, osp.basename(checkpoint))
     state_dict = OrderedDict(
         (k, v.cpu()) for k, v in deployed.state_dict().items())
-    torch.save({'state_dict': state_dict, 'meta': meta}, stem + '.pth')
+    # Both written to temporary names first, then renamed: a kill leaves
+    # the old files or the new ones, never a 0-byte or half-written one.
+    saved = {'state_dict': state_dict, 'meta': meta}
+    weights = _write_temporary(stem + '.pth', lambda f: torch.save(saved, f))
+    try:
+        text = _write_temporary(stem + '.py',
+                                lambda f: f.write(config_text.encode('utf-8')))
+    except BaseException:
+        os.remove(weights[0])
+        raise
+    for temporary, path in (weights, text):
+        os.replace(temporary, path)
     return DeployResult(stem + '.py', stem + '.pth', frames, branch, max_diff)

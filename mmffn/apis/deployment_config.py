@@ -8,7 +8,8 @@ from mmengine.config import Config
 
 from ..utils import check_frame_count
 from .model_config import stock_model
-from .pipeline_config import fixed_frames_loader, fixed_frames_pipeline
+from .pipeline_config import (_SAMPLERS, fixed_frames_loader,
+                              fixed_frames_pipeline)
 
 __all__ = ['deployed_config']
 
@@ -25,8 +26,10 @@ def _convert_loader(loader: dict, frames: int, frames_per_count: int) -> dict:
 
 
 def _is_pipeline(value) -> bool:
+    # Any sampler fixed_frames_pipeline converts (the 3D demos'
+    # UniformSample included), not only SampleFrames.
     return isinstance(value, (list, tuple)) and any(
-        isinstance(step, dict) and step.get('type') == 'SampleFrames'
+        isinstance(step, dict) and step.get('type') in _SAMPLERS
         for step in value)
 
 
@@ -129,7 +132,9 @@ def deployed_config(cfg: Config,
         if cfg_dict.get(key):
             cfg_dict[key] = _convert_loader(cfg_dict[key], frames,
                                             frames_per_count)
-    for key in ('val_pipeline', 'test_pipeline'):
+    # Every top-level pipeline: MMAction2's inference_recognizer reads
+    # ``test_pipeline``, other tools their own keys.
+    for key in [k for k in cfg_dict if k.endswith('pipeline')]:
         if _is_pipeline(cfg_dict.get(key)):
             cfg_dict[key] = fixed_frames_pipeline(cfg_dict[key], frames,
                                                   frames_per_count)

@@ -1,6 +1,7 @@
 """The deployed weights: one FFN branch folded into the stock model's state
 dict, the models built with them and compared, and the checkpoint's meta.
 """
+import logging
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 
@@ -8,6 +9,7 @@ import torch
 import torch.nn as nn
 from mmaction.registry import MODELS
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
@@ -84,6 +86,38 @@ def deployed_meta(meta: Optional[dict], frames: int, branch: int, counts,
     return kept
 
 
+# MMAction2's TPNHead creates ``new_cls`` (its fcn_test classifier, a copy
+# of fc_cls) at its first test forward, so checkpoints saved after a
+# validation hold it while a freshly built model has none. The only keys a
+# strict load lets through; they are dropped, and the head makes them again.
+_ADDED_AT_TEST = ('cls_head.new_cls.weight', 'cls_head.new_cls.bias')
+
+
+def _without_test_time_layers(model: nn.Module, checkpoint: dict) -> dict:
+    """``checkpoint`` without the keys of :data:`_ADDED_AT_TEST` that
+    ``model`` has not created yet, each dropped key logged."""
+    if getattr(getattr(model, 'cls_head', None), 'new_cls', 0) is not None:
+        return checkpoint
+    state = checkpoint.get('state_dict', checkpoint)
+    # 'module.': MMEngine's loader strips it from DDP keys, so match here too.
+    dropped = [
+        k for k in state if k in _ADDED_AT_TEST
+        or k.startswith('module.') and k[len('module.'):] in _ADDED_AT_TEST
+    ]
+    if not dropped:
+        return checkpoint
+    print_log(
+        f'Dropped {", ".join(dropped)} from the checkpoint: the '
+        f'{type(model.cls_head).__name__} classifier its first fcn_test '
+        'forward adds (a copy of fc_cls), which a new model makes again.',
+        logger='current',
+        level=logging.WARNING)
+    state = OrderedDict((k, v) for k, v in state.items() if k not in dropped)
+    if 'state_dict' in checkpoint:
+        return dict(checkpoint, state_dict=state)
+    return state
+
+
 def build_ffn(cfg: Config, checkpoint: Optional[dict] = None) -> nn.Module:
     """The FFN recognizer of ``cfg`` in eval mode, with ``checkpoint``.
 
@@ -93,13 +127,15 @@ def build_ffn(cfg: Config, checkpoint: Optional[dict] = None) -> nn.Module:
     Args:
         cfg (Config): The FFN config.
         checkpoint (dict, optional): A loaded checkpoint (a state dict or a
-            dict with ``state_dict``); every model key must be in it.
+            dict with ``state_dict``); every model key must be in it, and
+            nothing else but a TPNHead's ``cls_head.new_cls`` (dropped).
     """
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
         # MMEngine's loader, which also strips the 'module.' of DDP keys.
-        _load_checkpoint_to_model(model, checkpoint, strict=True)
+        _load_checkpoint_to_model(
+            model, _without_test_time_layers(model, checkpoint), strict=True)
     return model.eval()
 
 
@@ -126,9 +162,12 @@ def build_deployed(model: nn.Module, model_cfg: dict,
 @torch.no_grad()
 def _clip_size(backbone: nn.Module) -> Tuple[int, int]:
     """(H, W) of the comparison clip: the input size a backbone with a fixed
-    patch grid was built for (TimeSformer's ``patch_embed.img_size``), else
-    64 x 64, which every convolutional family takes."""
-    size = getattr(getattr(backbone, 'patch_embed', None), 'img_size', 64)
+    patch grid was built for (TimeSformer's ``patch_embed.img_size``,
+    UniFormerV2's ``input_resolution``), else 64 x 64, which every
+    convolutional family takes."""
+    size = getattr(
+        getattr(backbone, 'patch_embed', None), 'img_size',
+        getattr(backbone, 'input_resolution', 64))
     return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
 
 

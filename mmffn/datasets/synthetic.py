@@ -23,6 +23,7 @@ The files are real videos (``mp4v``), decoded by MMAction2's normal
 ``DecordInit``/``DecordDecode`` pipeline, with ``VideoDataset`` annotation
 lists ``train.txt`` and ``val.txt`` and a ``classes.txt``.
 """
+import hashlib
 import json
 import math
 import os
@@ -162,6 +163,71 @@ def _write_video(path: str, frames: np.ndarray, fps: int = 15) -> None:
     writer.release()
 
 
+def _write_atomically(path: str, write) -> None:
+    """``write(temporary path)``, then rename it to ``path``: a kill leaves
+    the old file or the new one, never half of one. The temporary name keeps
+    the extension (OpenCV picks the container from it)."""
+    folder, name = osp.split(path)
+    temporary = osp.join(folder, f'.{os.getpid()}.tmp.{name}')
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if osp.exists(temporary):
+            os.remove(temporary)
+
+
+def _write_json(path: str, value) -> None:
+    with open(path, 'w') as f:
+        json.dump(value, f, indent=1)
+
+
+def _write_text(path: str, text: str) -> None:
+
+    def write(temporary):
+        with open(temporary, 'w') as f:
+            f.write(text)
+
+    _write_atomically(path, write)
+
+
+def _file_record(path: str) -> Dict:
+    """Size and SHA-256 of a written file, as the manifest records it."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return dict(size=osp.getsize(path), sha256=digest.hexdigest())
+
+
+def _own_manifest(root: str) -> Optional[Dict]:
+    """The manifest in ``root`` if this generator wrote one (finished or
+    not), else None."""
+    try:
+        with open(osp.join(root, _MANIFEST)) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if isinstance(manifest, dict) and isinstance(manifest.get('params'), dict):
+        return manifest
+    return None
+
+
+def _is_complete(root: str, manifest: Dict, params: Dict) -> bool:
+    """Whether ``root`` holds exactly what ``manifest`` records for
+    ``params``: every file with its size and SHA-256."""
+    files = manifest.get('files')
+    if manifest['params'] != params or not isinstance(files, dict):
+        return False
+    for rel, record in files.items():
+        path = osp.join(root, rel)
+        if not (isinstance(record, dict) and osp.isfile(path)
+                and osp.getsize(path) == record.get('size')
+                and _file_record(path) == record):
+            return False
+    return True
+
+
 def generate_temporal_video_dataset(root: str,
                                     num_train: int = 1200,
                                     num_val: int = 400,
@@ -170,12 +236,17 @@ def generate_temporal_video_dataset(root: str,
                                     seed: int = 0,
                                     classes: Optional[Sequence[str]] = None,
                                     fast_span: float = 0.9,
-                                    speed_ratio: float = 3.0) -> Dict:
+                                    speed_ratio: float = 3.0,
+                                    force: bool = False) -> Dict:
     """Write the data set under ``root`` unless it is already there.
 
     Classes are balanced (videos go round-robin over the classes). The same
-    arguments always give the same videos; a ``manifest.json`` records them,
-    and a second call with equal arguments returns without writing.
+    arguments always give the same videos; a ``manifest.json``, written
+    last, records the arguments and the size and SHA-256 of every file, and
+    a second call with equal arguments returns without writing only when
+    every file still matches it (a run killed part-way is redone). Each file
+    is written to a temporary name and renamed. A non-empty ``root`` that
+    holds no manifest of this generator is refused unless ``force``.
 
     Args:
         root (str): Output folder (``videos/``, ``train.txt``, ``val.txt``,
@@ -189,6 +260,8 @@ def generate_temporal_video_dataset(root: str,
             default :data:`DEMO_CLASSES`.
         fast_span (float): See :func:`render_video`.
         speed_ratio (float): See :func:`render_video`.
+        force (bool): Write into a non-empty folder that is not this
+            generator's output. Defaults to False.
 
     Returns:
         dict: The manifest (arguments, class names, annotation files).
@@ -215,17 +288,24 @@ def generate_temporal_video_dataset(root: str,
         classes=list(classes),
         fast_span=fast_span,
         speed_ratio=speed_ratio)
-    manifest_path = osp.join(root, _MANIFEST)
-    if osp.isfile(manifest_path):
-        with open(manifest_path) as f:
-            manifest = json.load(f)
-        if manifest.get('params') == params and all(
-                osp.isfile(osp.join(root, manifest[k]))
-                for k in ('train_ann', 'val_ann')):
-            return manifest
+    previous = _own_manifest(root)
+    if previous is not None and _is_complete(root, previous, params):
+        return previous
+    if previous is None and osp.isdir(root) and os.listdir(root) and not force:
+        raise FileExistsError(
+            f'{root} is not empty and holds no data set of this generator '
+            f'(no readable {_MANIFEST}); refusing to write into it. Choose an '
+            'empty or new folder, or pass force=True '
+            '(tools/generate_demo_data.py --force) to write there anyway.')
     os.makedirs(osp.join(root, 'videos'), exist_ok=True)
+    # First an unfinished manifest: until the last line below, the folder is
+    # known as this generator's output but never taken as complete.
+    _write_atomically(
+        osp.join(root, _MANIFEST),
+        lambda path: _write_json(path, dict(params=params, files=None)))
     labels = [CLASSES.index(c) for c in classes]
     rng = np.random.default_rng(seed)
+    files = []
     for split, count in (('train', num_train), ('val', num_val)):
         lines = []
         for i in range(count):
@@ -233,17 +313,22 @@ def generate_temporal_video_dataset(root: str,
             frames = render_video(labels[label], rng, num_frames, size,
                                   fast_span, speed_ratio)
             rel = f'videos/{split}_{i:05d}.mp4'
-            _write_video(osp.join(root, rel), frames)
+            _write_atomically(
+                osp.join(root, rel),
+                lambda path, frames=frames: _write_video(path, frames))
             lines.append(f'{rel} {label}')
-        with open(osp.join(root, f'{split}.txt'), 'w') as f:
-            f.write('\n'.join(lines) + '\n')
-    with open(osp.join(root, 'classes.txt'), 'w') as f:
-        f.write('\n'.join(classes) + '\n')
+            files.append(rel)
+        _write_text(osp.join(root, f'{split}.txt'), '\n'.join(lines) + '\n')
+    _write_text(osp.join(root, 'classes.txt'), '\n'.join(classes) + '\n')
+    files += ['train.txt', 'val.txt', 'classes.txt']
     manifest = dict(
         params=params,
         classes=list(classes),
         train_ann='train.txt',
-        val_ann='val.txt')
-    with open(manifest_path, 'w') as f:
-        json.dump(manifest, f, indent=1)
+        val_ann='val.txt',
+        files={rel: _file_record(osp.join(root, rel))
+               for rel in files})
+    # Last: the manifest is complete only once every file it names is.
+    _write_atomically(
+        osp.join(root, _MANIFEST), lambda path: _write_json(path, manifest))
     return manifest

@@ -17,7 +17,8 @@ class UnlabeledVideoDataset(VideoDataset):
 
     A line's first field (up to ``delimiter``) is the file; an MMAction2
     list with labels is accepted too, its labels not read (logged once). The
-    samples carry no ``gt_label``, so anything that reads one fails.
+    samples carry no ``gt_label``, so anything that reads one fails, and
+    it refuses ``test_mode=True`` (a validation or test set).
 
     Args:
         ann_file (str): The list of videos.
@@ -26,6 +27,15 @@ class UnlabeledVideoDataset(VideoDataset):
     """
 
     def load_data_list(self) -> List[dict]:
+        if self.test_mode:
+            # Its samples carry no gt_label, which every accuracy metric
+            # reads (a bare KeyError: 'gt_label' otherwise).
+            raise ValueError(
+                f'UnlabeledVideoDataset ({self.ann_file}) has no labels, so '
+                'it cannot be a validation or test set (test_mode=True): '
+                'the evaluator reads gt_label. Use VideoDataset with a '
+                'labelled list ("path label" per line) in val_dataloader / '
+                'test_dataloader.')
         if self.multi_class:
             raise ValueError('UnlabeledVideoDataset reads no labels, so '
                              'multi_class=True has no meaning for it.')

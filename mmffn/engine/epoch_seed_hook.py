@@ -16,9 +16,16 @@ dataloader workers of the epoch seeds derived from it. Use it with::
     custom_hooks = [dict(type='EpochSeedHook')]
     randomness = dict(seed=0, deterministic=True)  # for bit-exact kernels
 
+An iteration-based loop (``IterBasedTrainLoop``) is one long epoch, and
+on ``--resume`` it draws (and drops) the batches already trained: there the
+hook seeds before every batch instead, from ``(seed, iteration)``, so the
+batch of iteration ``i`` and the forward pass that follows (dropout) draw
+the same numbers whether the run was resumed or not.
+
 Limits: persistent workers are seeded once when they start (a warning says
-so); iteration-based loops call ``before_train_epoch`` once, so only their
-start is seeded.
+so); dataloader workers of an iteration-based loop start once, before the
+hook runs, and replay their draws when a resume skips the trained batches
+(MMEngine's ``worker_init_fn`` seeds them from the seed alone).
 """
 import random
 import warnings
@@ -46,11 +53,40 @@ def epoch_seed(seed: int, epoch: int, rank: int = None) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # every device
+
+
+class _IterationSeeded:
+    """A training loop's batch iterator that seeds every generator before
+    drawing batch ``i`` (the ``i``-th call, counted from the loop's start)
+    with ``seed_of(i)``."""
+
+    def __init__(self, iterator, seed_of) -> None:
+        self._iterator = iterator
+        self._seed_of = seed_of
+        self._index = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        _seed_all(self._seed_of(self._index))
+        self._index += 1
+        return next(self._iterator)
+
+    def __getattr__(self, name):
+        return getattr(self._iterator, name)
+
+
 @HOOKS.register_module()
 class EpochSeedHook(Hook):
     """Seed ``random``, numpy, torch and the dataloader workers of each
-    training epoch from ``(runner.seed, epoch)``, so that a resumed run
-    repeats the uninterrupted one (see the module docstring)."""
+    training epoch from ``(runner.seed, epoch)`` (each batch from
+    ``(runner.seed, iteration)`` in an iteration-based loop), so that a
+    resumed run repeats the uninterrupted one (see the module docstring)."""
 
     priority = 'VERY_HIGH'
 
@@ -63,10 +99,15 @@ class EpochSeedHook(Hook):
         rank = get_dist_info()[0] if randomness.get('diff_rank_seed') \
             else None
         seed = epoch_seed(runner.seed, runner.epoch, rank)
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)  # every device
-        self._seed_workers(runner.train_loop.dataloader, seed)
+        _seed_all(seed)
+        loop = runner.train_loop
+        self._seed_workers(loop.dataloader, seed)
+        iterator = getattr(loop, 'dataloader_iterator', None)
+        if iterator is not None and not isinstance(iterator, _IterationSeeded):
+            # Iteration-based: seed each batch (including those a resume
+            # skips) from (seed, iteration).
+            loop.dataloader_iterator = _IterationSeeded(
+                iterator, partial(epoch_seed, runner.seed, rank=rank))
 
     def _seed_workers(self, loader, seed: int) -> None:
         if getattr(loader, 'num_workers', 0) <= 0:

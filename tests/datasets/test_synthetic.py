@@ -75,13 +75,13 @@ def test_regenerates_when_the_renderer_changes(tmp_path, monkeypatch):
     assert first['params']['generator_version'] == \
         synthetic._GENERATOR_VERSION
     video = osp.join(root, 'videos', 'train_00000.mp4')
-    with open(video, 'wb') as f:  # stands for an old renderer's output
-        f.write(b'old')
+    inode = os.stat(video).st_ino  # a rewritten file is a new one
     generate_temporal_video_dataset(root, **args)
-    assert open(video, 'rb').read() == b'old'  # same version: reused
+    assert os.stat(video).st_ino == inode  # same version: reused
     monkeypatch.setattr(synthetic, '_GENERATOR_VERSION',
                         synthetic._GENERATOR_VERSION + 1)
     second = generate_temporal_video_dataset(root, **args)
+    assert os.stat(video).st_ino != inode
     assert len(decord.VideoReader(video)) == 6
     assert second['params']['generator_version'] == \
         synthetic._GENERATOR_VERSION

@@ -4,12 +4,11 @@ videos that holds no label, and the result used as any mmffn checkpoint."""
 import glob
 import os.path as osp
 import re
-import socket
 import sys
 
 import pytest
 import torch
-from e2e_helpers import (REPO, TINY_CLASSES, TSM_DEMO, run_tool,
+from e2e_helpers import (REPO, TINY_CLASSES, TSM_DEMO, free_port, run_tool,
                          tiny_cfg_options)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -171,9 +170,7 @@ def test_conversion_runs_on_two_processes(converted, tiny_video_root,
                                           tmp_path):
     """dist_train.sh (gloo on CPU): the saved teacher and every shared weight
     are still the stock model's; the 4-frame branch moved."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     work_dir = str(tmp_path / 'dist')
     proc = run_tool([
         'bash', 'tools/dist_train.sh', CONVERT, '2', '--work-dir', work_dir,

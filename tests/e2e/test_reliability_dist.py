@@ -36,13 +36,12 @@ What is compared, and why:
 """
 import json
 import os.path as osp
-import socket
 import sys
 
 import numpy as np
 import pytest
 import torch
-from e2e_helpers import FFN_DEMO, run_tool, tiny_cfg_options
+from e2e_helpers import FFN_DEMO, free_port, run_tool, tiny_cfg_options
 
 import mmffn  # noqa: F401
 
@@ -124,12 +123,6 @@ def options(root, max_epochs, batch_size):
         'train_dataloader.dataset.pipeline.1.test_mode=True',
         'train_dataloader.dataset.pipeline.3.scale=(16,16)',
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def train(config, work_dir, root, probe_dir, processes, batch_size,

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 import torch
-from e2e_helpers import (FFN_DEMO, REPO, TINY_CLASSES, TOP1, run_tool,
-                         tiny_cfg_options)
+from e2e_helpers import (FFN_DEMO, REPO, TINY_CLASSES, TOP1, free_port,
+                         run_tool, tiny_cfg_options)
 
 pytestmark = pytest.mark.slow
 
@@ -173,7 +173,7 @@ def test_dist_train_two_cpu_processes(tiny_video_root, tmp_path):
         '--cfg-options',
         *tiny_cfg_options(tiny_video_root, max_epochs=1, batch_size=2)
     ],
-                    env=dict(PORT='29631'))
+                    env=dict(PORT=str(free_port())))
     log = proc.stdout + proc.stderr
     assert 'Distributed training: True' in log
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
@@ -189,7 +189,7 @@ def test_dist_test_two_cpu_processes(ffn_run, tiny_video_root):
         osp.join(work_dir, 'dist_test'), '--cfg-options',
         *tiny_cfg_options(tiny_video_root, batch_size=2)
     ],
-                    env=dict(PORT='29633'))
+                    env=dict(PORT=str(free_port())))
     accs = TOP1.findall(proc.stdout + proc.stderr)
     assert accs and 0.0 <= float(accs[-1]) <= 1.0
 

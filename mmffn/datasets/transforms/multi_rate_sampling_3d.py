@@ -173,6 +173,14 @@ class MultiRateSampleFrames3D(BaseTransform):
             raise ValueError(
                 f'{name} got unexpected arguments {unknown} (expected '
                 f'only {list(_SAMPLE_FRAMES_OPTIONS)})')
+        target_fps = kwargs.get('target_fps')
+        if target_fps is not None and (isinstance(
+                target_fps, bool) or not isinstance(target_fps, (int, float))
+                                       or not target_fps > 0):
+            # SampleFrames divides by it when it samples.
+            raise ValueError(f'{name} target_fps must be a positive number '
+                             f'(frames per second) or None, got '
+                             f'target_fps={target_fps!r}')
         option = kwargs.get('out_of_bound_opt', 'loop')
         if option not in _OUT_OF_BOUND_OPTS:
             # SampleFrames checks it with a bare assert.

@@ -12,8 +12,5 @@ custom_imports = dict(imports=['mmffn'], allow_failed_imports=False)
 frame_counts = (4, 8, 16)
 model = frame_flexible_model(_base_.model, frame_counts)
 train_dataloader = multi_rate_loader(_base_.train_dataloader, frame_counts)
-# RepeatAugDataset decodes the frames of its repeats itself, with the stock
-# decoder in third place (it refuses another).
-train_dataloader['dataset']['pipeline'][2] = dict(type='DecordDecode')
 val_dataloader = fixed_frames_loader(_base_.val_dataloader, frame_counts[-1])
 test_dataloader = fixed_frames_loader(_base_.test_dataloader, frame_counts[-1])

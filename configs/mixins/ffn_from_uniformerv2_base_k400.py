@@ -1,6 +1,7 @@
 # FFN mixed into MMAction2's UniFormerV2-B/16 Kinetics-400 recipe (CLIP
 # init, its own training part): trained at 4/8/16 input frames, uniform over
-# each video as the recipe samples; validated and tested at 16.
+# each video as the recipe samples; validated and tested at 16. Offline, the
+# CLIP file goes into torch's hub cache (docs/coverage.md).
 _base_ = [
     'mmaction::recognition/uniformerv2/uniformerv2-base-p16-res224_clip_8xb32-u8_kinetics400-rgb.py'  # noqa: E501
 ]

@@ -254,10 +254,21 @@ def multi_rate_loader(loader: dict,
                       frame_counts: Sequence[int],
                       frames_per_count: int = 1,
                       mode: Optional[str] = None) -> dict:
-    """A training dataloader config with :func:`multi_rate_pipeline`."""
-    return _loader_with_pipeline(
+    """A training dataloader config with :func:`multi_rate_pipeline`.
+
+    MMAction2's ``RepeatAugDataset`` (MViT recipes) calls its pipeline's
+    first three steps itself and requires ``DecordDecode`` third, which
+    already decodes the frames of all its repeats in one call: there the
+    stock decoder stays.
+    """
+    loader = _loader_with_pipeline(
         loader,
         lambda p: multi_rate_pipeline(p, frame_counts, frames_per_count, mode))
+    if loader['dataset'].get('type') == 'RepeatAugDataset':
+        for step in loader['dataset']['pipeline']:
+            if step.get('type') == 'UniqueDecordDecode':
+                step['type'] = 'DecordDecode'
+    return loader
 
 
 def fixed_frames_loader(loader: dict,

@@ -168,3 +168,40 @@ def test_converted_slowfast_pipeline_runs_on_a_video(tiny_video_root):
     packed = test(dict(results))
     assert packed['inputs'].shape == (1, 3, 16, 32, 32)
     assert isinstance(packed['inputs'], torch.Tensor)
+
+
+def test_repeat_aug_dataset_keeps_its_stock_decoder():
+    """MViT's RepeatAugDataset requires DecordDecode third (it decodes every
+    repeat in one call): multi_rate_loader keeps it there; the same pipeline
+    in a VideoDataset gets the deduplicating decoder."""
+    from mmaction.registry import DATASETS
+    from mmengine.registry import DefaultScope
+
+    from mmffn.apis import multi_rate_loader
+    mvit = 'mvit/mvit-small-p244_32xb16-16x4x1-200e_kinetics400-rgb.py'
+    import mmaction
+    stock = Config.fromfile(
+        osp.join(
+            osp.dirname(mmaction.__file__), '.mim', 'configs', 'recognition',
+            mvit)).train_dataloader
+    assert stock.dataset.type == 'RepeatAugDataset'
+    out = multi_rate_loader(stock, (4, 8, 16))
+    steps = [s['type'] for s in out['dataset']['pipeline']]
+    assert steps[:3] == [
+        'DecordInit', 'MultiRateSampleFrames3D', 'DecordDecode'
+    ]
+    # Without the RandAugment step, which needs pytorchvideo.
+    pipeline = [
+        s for s in out['dataset']['pipeline']
+        if s['type'] != 'PytorchVideoWrapper'
+    ]
+    dataset = dict(
+        out['dataset'], pipeline=pipeline, ann_file='', lazy_init=True)
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        DATASETS.build(dataset)  # the stock check of its first three steps
+    as_video = dict(stock, dataset=dict(stock.dataset, type='VideoDataset'))
+    steps = [
+        s['type']
+        for s in multi_rate_loader(as_video, (4, 8, 16))['dataset']['pipeline']
+    ]
+    assert steps[2] == 'UniqueDecordDecode'

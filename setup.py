@@ -35,16 +35,25 @@ INSTALL_REQUIRES = [
 # would install it beside the other (shared files, a broken uninstall). So mmcv
 # is an extra, chosen per machine (docs/install.md); `import mmffn` says so if
 # none is installed. `full` is the range mmaction2 1.2.0 accepts.
+# ONNX export of a deployed model (tools/deploy.py --onnx): the versions
+# tested; torch's TorchScript exporter needs no onnxscript
+# (mmffn/apis/onnx_export.py).
+DEPLOY_REQUIRES = ['onnx>=1.23', 'onnxruntime>=1.32']
+
 EXTRAS_REQUIRE = {
     'lite': ['mmcv-lite==2.1.0'],  # CPU machines: no compiled ops
     'full': ['mmcv>=2.0.0rc4,<2.2.0'],  # better: `mim install mmcv==2.1.0`
     # The test command also lints, with OpenMMLab's pinned linters
     # (.pre-commit-config.yaml, setup.cfg).
-    # pytest-xdist: tools/run_tests.sh runs the suite on 2 workers.
+    # pytest-xdist: tools/run_tests.sh runs the suite on 2 workers. The
+    # deploy packages too: tools/setup_env.sh installs `tests`, and the ONNX
+    # export is tested.
     'tests': [
         'pytest>=7', 'pytest-xdist>=3', 'flake8==5.0.4', 'isort==5.11.5',
         'yapf==0.32.0'
-    ],
+    ] + DEPLOY_REQUIRES,
+    'deploy':
+    DEPLOY_REQUIRES,
 }
 
 setup(

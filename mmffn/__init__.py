@@ -13,6 +13,6 @@ from .patches import apply_all  # noqa: E402
 
 apply_all()  # before anything imports mmaction.models (the drn stub)
 
-from . import datasets, engine, models  # noqa: E402,F401  (registers)
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
 
 __version__ = '0.1.0'

@@ -49,3 +49,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def mmaction_default_scope():
+    """MMAction2's registry scope for each test module, whatever ran before
+    it in this process: the modules that build models by type name call
+    ``register_all_modules()`` at import, which sets the scope only if no
+    other was current then; under pytest-xdist a worker may have run a
+    runner of another scope in between."""
+    from mmengine.registry import DefaultScope
+    current = DefaultScope.get_current_instance()
+    if current is None or current.scope_name != 'mmaction':
+        DefaultScope.get_instance(
+            f'mmffn-tests-{id(object())}', scope_name='mmaction')
+    yield

@@ -114,7 +114,13 @@ def test_mmcv_only_in_extras(built_requirements):
     assert FULL_MMCV_VERSION in full.specifier
 
     tests_extra = [canonicalize_name(r.name) for r in groups['tests']]
-    assert tests_extra == ['pytest', 'flake8', 'isort', 'yapf']  # + lint
+    # the suite on 2 workers, the linters, the ONNX check of deployment
+    assert tests_extra == [
+        'pytest', 'pytest-xdist', 'flake8', 'isort', 'yapf', 'onnx',
+        'onnxruntime'
+    ]
+    assert [canonicalize_name(r.name)
+            for r in groups['deploy']] == ['onnx', 'onnxruntime']
     for extra, reqs in groups.items():
         if extra not in ('lite', 'full'):
             names = {canonicalize_name(r.name) for r in reqs}

@@ -43,7 +43,7 @@ def test_the_readme_table_is_what_mmffn_registers():
     table = readme_table()
     assert set(table) == {
         'MODELS', 'TRANSFORMS', 'DATASETS', 'OPTIM_WRAPPER_CONSTRUCTORS',
-        'HOOKS'
+        'HOOKS', 'METRICS'
     }
     assert table == registered_by_mmffn()
     # The families of the coverage table, the newest ones included.

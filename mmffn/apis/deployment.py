@@ -23,8 +23,9 @@ model, so both load with plain MMAction2 (no ``custom_imports`` of mmffn)::
                     frames=8, out_dir='deployed/')
 
 The config is rewritten by :mod:`mmffn.apis.deployment_config`, the weights
-folded by :mod:`mmffn.apis.deployment_weights`; ``tools/deploy.py`` is the
-command-line front end.
+folded by :mod:`mmffn.apis.deployment_weights`; ``onnx=True`` adds an ONNX
+file of the deployed model (:mod:`mmffn.apis.onnx_export`).
+``tools/deploy.py`` is the command-line front end.
 """
 import os
 import os.path as osp
@@ -40,6 +41,7 @@ from ..utils import check_frame_count
 from .deployment_config import deployed_config
 from .deployment_weights import (build_deployed, build_ffn, compare_outputs,
                                  deployed_meta)
+from .onnx_export import _require_onnx, export_onnx
 
 __all__ = ['deploy', 'DeployResult']
 
@@ -55,20 +57,33 @@ class DeployResult(NamedTuple):
         max_abs_diff (float, optional): Largest output difference between
             FFN and the deployed model on a random clip (None when not
             verified).
+        onnx (str, optional): Path of the ONNX file (None without
+            ``onnx=True``).
+        onnx_max_abs_diff (float, optional): Largest |ONNX - PyTorch| of
+            the deployed model's class scores on a random clip (None when
+            not exported or not verified).
     """
     config: str
     checkpoint: str
     frames: int
     branch: int
     max_abs_diff: Optional[float]
+    onnx: Optional[str] = None
+    onnx_max_abs_diff: Optional[float] = None
+
+
+def _temporary_path(path: str) -> str:
+    """A hidden name beside ``path`` for its content until it is
+    complete."""
+    return osp.join(
+        osp.dirname(path), f'.{osp.basename(path)}.{os.getpid()}.tmp')
 
 
 def _write_temporary(path: str, write) -> Tuple[str, str]:
     """Write ``path``'s content (``write(binary file)``) to a hidden
     temporary file in the same folder, flushed to disk; returns
     ``(temporary, path)`` for :func:`os.replace`."""
-    temporary = osp.join(
-        osp.dirname(path), f'.{osp.basename(path)}.{os.getpid()}.tmp')
+    temporary = _temporary_path(path)
     try:
         with open(temporary, 'wb') as f:
             write(f)
@@ -87,7 +102,8 @@ def deploy(config: Union[str, Config],
            out_dir: str,
            verify: bool = True,
            tolerance: float = 1e-4,
-           force: bool = False) -> DeployResult:
+           force: bool = False,
+           onnx: bool = False) -> DeployResult:
     """Write a stock MMAction2 config and checkpoint for T frames.
 
     Args:
@@ -102,11 +118,17 @@ def deploy(config: Union[str, Config],
         tolerance (float): Allowed relative difference. Defaults to 1e-4.
         force (bool): Replace a deployment of the same name and count in
             ``out_dir``; otherwise it is refused. Defaults to False.
+        onnx (bool): Also write ``<config name>_<T>f.onnx``, the deployed
+            model's class scores (:func:`~mmffn.apis.onnx_export.
+            export_onnx`; checked against PyTorch with ``tolerance`` as its
+            ``atol`` when ``verify``). Defaults to False.
 
     Returns:
         DeployResult: The written paths and the branch used.
     """
     frames = check_frame_count(frames, 'frames')
+    if onnx:
+        _require_onnx()  # before any work: a clear ImportError
     if isinstance(config, str):
         name = osp.splitext(osp.basename(config))[0]
         cfg = Config.fromfile(config)
@@ -124,8 +146,9 @@ def deploy(config: Union[str, Config],
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
     stem = osp.join(out_dir, f'{name}_{frames}f')
+    targets = [stem + '.py', stem + '.pth'] + [stem + '.onnx'] * onnx
     # Before the (slow) build: never replace a deployment without being told.
-    existing = [p for p in (stem + '.py', stem + '.pth') if osp.lexists(p)]
+    existing = [p for p in targets if osp.lexists(p)]
     if existing and not force:
         raise FileExistsError(
             f'{", ".join(existing)} already exist(s): a deployment at '
@@ -163,7 +186,7 @@ def deploy(config: Union[str, Config],
         config_text, osp.basename(checkpoint))
     state_dict = OrderedDict(
         (k, v.cpu()) for k, v in deployed.state_dict().items())
-    # Both written to temporary names first, then renamed: a kill leaves
+    # All written to temporary names first, then renamed: a kill leaves
     # the old files or the new ones, never a 0-byte or half-written one.
     saved = {'state_dict': state_dict, 'meta': meta}
     weights = _write_temporary(stem + '.pth', lambda f: torch.save(saved, f))
@@ -173,6 +196,29 @@ def deploy(config: Union[str, Config],
     except BaseException:
         os.remove(weights[0])
         raise
-    for temporary, path in (weights, text):
+    written = [weights, text]
+    onnx_result = None
+    if onnx:
+        # From the written checkpoint, not the model in memory: the file is
+        # what the ONNX graph must reproduce. A failure leaves no new file.
+        try:
+            onnx_result = export_onnx(
+                stock_cfg,
+                weights[0],
+                _temporary_path(stem + '.onnx'),
+                frames,
+                check=verify,
+                atol=tolerance)
+        except BaseException:
+            for temporary, _ in written:
+                os.remove(temporary)
+            raise
+        with open(onnx_result.path, 'rb') as f:
+            os.fsync(f.fileno())  # on disk before the rename, as the others
+        written.append((onnx_result.path, stem + '.onnx'))
+    for temporary, path in written:
         os.replace(temporary, path)
-    return DeployResult(stem + '.py', stem + '.pth', frames, branch, max_diff)
+    return DeployResult(
+        stem + '.py', stem + '.pth', frames, branch, max_diff,
+        None if onnx_result is None else stem + '.onnx',
+        None if onnx_result is None else onnx_result.max_abs_diff)

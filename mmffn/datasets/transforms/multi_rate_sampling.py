@@ -73,20 +73,26 @@ class MultiRateSampleFrames(SampleFrames):
         clip_len (int): Frames per segment; FFN uses 1. Defaults to 1.
         **kwargs: Other arguments of ``SampleFrames`` (``frame_interval``,
             ``test_mode``, ``out_of_bound_opt``, ``keep_tail_frames``...).
-            ``num_clips`` and ``twice_sample`` are not accepted: the counts
-            are the clips, and several views per count would break the
-            split by count.
+            ``num_clips`` is not accepted (the counts are the clips);
+            ``twice_sample=True`` only with ``test_mode=True``, for cascade
+            testing: two views, each holding every count.
     """
 
     def __init__(self,
                  num_clips_list: Sequence[int] = (4, 8, 16),
                  clip_len: int = 1,
                  **kwargs) -> None:
-        for key in ('num_clips', 'twice_sample'):
-            if key in kwargs:
-                raise ValueError(
-                    f'MultiRateSampleFrames takes num_clips_list, not {key} '
-                    f'(got {key}={kwargs[key]!r})')
+        if 'num_clips' in kwargs:
+            raise ValueError(
+                'MultiRateSampleFrames takes num_clips_list, not num_clips '
+                f"(got num_clips={kwargs['num_clips']!r})")
+        if kwargs.get('twice_sample') and not kwargs.get('test_mode'):
+            # Training splits the frames by count; two views per count
+            # would break that split (SampleFrames doubles only test clips).
+            raise ValueError(
+                'MultiRateSampleFrames takes twice_sample=True only with '
+                'test_mode=True (cascade testing), got twice_sample=True, '
+                f"test_mode={kwargs.get('test_mode', False)!r}")
         if clip_len != 1:
             raise ValueError('MultiRateSampleFrames samples one frame per '
                              f'segment (clip_len=1), got clip_len={clip_len}')
@@ -109,7 +115,14 @@ class MultiRateSampleFrames(SampleFrames):
                 indices.append(super().transform(dict(results))['frame_inds'])
         finally:
             self.num_clips = self.num_clips_list[-1]
-        results['frame_inds'] = np.concatenate(indices).astype(np.int32)
+        # twice_sample (test mode) gives each count two views, view after
+        # view; the counts are joined within every view, so that a sample
+        # is views of sum(num_clips_list) frames (the cascade splits them).
+        views = 2 if self.twice_sample and self.test_mode else 1
+        per_view = [np.split(inds, views) for inds in indices]
+        results['frame_inds'] = np.concatenate([
+            inds[view] for view in range(views) for inds in per_view
+        ]).astype(np.int32)
         results['clip_len'] = self.clip_len
         results['frame_interval'] = self.frame_interval
         results['num_clips'] = sum(self.num_clips_list)

@@ -6,17 +6,21 @@ The layouts differ only in where a clip's frames are (the frame axis of
 3D) and in how a test clip tells its count; :class:`RecognizerFFN` and
 :class:`RecognizerFFN3D` state those in three small methods.
 """
+import logging
 from contextlib import contextmanager, nullcontext
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmaction.registry import MODELS
 from mmaction.utils import SampleList
+from mmengine.logging import print_log
 
 from ..backbones import FrameFlexible3DMixin, FrameFlexibleMixin
 from ..families import FAMILIES
 from ..losses import TemporalDistillationLoss
 from ..stock_checkpoint import load_stock_checkpoint
+from .cascade import (CascadeSettings, backbone_gflops, cascade_settings,
+                      confidence)
 from .count_support import check_counts_fit
 from .trainable_parts import check_trainable, freeze_all_but, freezes_teacher
 
@@ -102,6 +106,10 @@ class FrameFlexibleRecognizerMixin:
                 '(mmffn.apis.frame_flexible_model converts a stock '
                 'config)')
         check_counts_fit(self.backbone, self.frame_counts, name)
+        # A bad cascade setting fails when the model is built, not at the
+        # first test batch.
+        cascade_settings((self.test_cfg or {}).get('cascade'),
+                         self.frame_counts, name)
         if not self.with_cls_head:
             raise ValueError(f'{name} needs a cls_head: its loss is the '
                              'supervised term of the highest frame count.')
@@ -185,9 +193,20 @@ class FrameFlexibleRecognizerMixin:
         """The training clip of each count, in increasing count order."""
         raise NotImplementedError
 
-    def _clip_lengths(self) -> tuple:
-        """The ``clip_lens`` the training sampler must have drawn: the
-        input frames of each count's clip."""
+    def _clip_lengths(self, counts: Optional[Sequence[int]] = None) -> tuple:
+        """The ``clip_lens`` the sampler must have drawn: the input frames
+        of each count's clip (of ``counts``, default the trained ones)."""
+        raise NotImplementedError
+
+    def _test_clips_by_count(self, inputs: torch.Tensor,
+                             lengths: tuple) -> Tuple[List[torch.Tensor], int]:
+        """The clips of a multi-rate test batch, one tensor per count in
+        the stock test layout, and the views per video."""
+        raise NotImplementedError
+
+    def _one_view(self, clip: torch.Tensor, count: int) -> torch.Tensor:
+        """One view of one video of a count's test clip, as the backbone
+        takes it (for counting FLOPs)."""
         raise NotImplementedError
 
     def _test_frame_count(self, inputs: torch.Tensor,
@@ -290,7 +309,30 @@ class FrameFlexibleRecognizerMixin:
     def predict(self, inputs: torch.Tensor, data_samples: SampleList,
                 **kwargs) -> SampleList:
         """Predict with the branch for this clip's frame count (labels are
-        not needed)."""
+        not needed); with ``test_cfg.cascade``, per video from the lowest
+        count up (:mod:`.cascade`)."""
+        name = type(self).__name__
+        settings = cascade_settings((self.test_cfg or {}).get('cascade'),
+                                    self.frame_counts, name)
+        multi_rate = [s for s in data_samples if 'clip_lens' in s.metainfo]
+        if settings is not None and multi_rate:
+            return self._predict_cascade(inputs, data_samples, settings)
+        if settings is not None and not self.__dict__.get('_said_one_count'):
+            # Validation during training runs one count: that stays allowed.
+            self._said_one_count = True
+            print_log(
+                f'{name}: test_cfg.cascade is set but these test clips hold '
+                'one count (no clip_lens); they are predicted at their '
+                'count. Cascade testing needs mmffn.apis.cascade_loader.',
+                logger='current',
+                level=logging.WARNING)
+        if multi_rate:
+            raise ValueError(
+                f'{name}: the test clips hold one clip per count (clip_lens '
+                f"{tuple(multi_rate[0].metainfo['clip_lens'])}, a multi-rate "
+                'sampler), which only cascade testing reads; set '
+                'test_cfg.cascade (mmffn.apis.cascade_model), or test one '
+                'count with mmffn.apis.fixed_frames_loader')
         count = self._test_frame_count(inputs, data_samples)
         with self.backbone.frame_count(count):
             # As the stock recognizers: no data samples, so a neck computes
@@ -298,6 +340,66 @@ class FrameFlexibleRecognizerMixin:
             feats, predict_kwargs = self.extract_feat(inputs, test_mode=True)
         with _head_segments(self.cls_head, count):
             return self.cls_head.predict(feats, data_samples, **predict_kwargs)
+
+    def _predict_cascade(self, inputs: torch.Tensor, data_samples: SampleList,
+                         settings: CascadeSettings) -> SampleList:
+        """Each video from the lowest count up, until its top class
+        probability reaches the count's threshold (all counts with
+        ``thresholds=None``)."""
+        name = type(self).__name__
+        counts, thresholds = settings
+        lengths = self._clip_lengths(counts)
+        for sample in data_samples:
+            sampled = tuple(sample.metainfo.get('clip_lens', ()))
+            if sampled != lengths:
+                raise ValueError(
+                    f'{name}: test_cfg.cascade runs counts {counts}, so each '
+                    f'test sample must hold clips of {lengths} frames '
+                    '(mmffn.apis.cascade_loader with the same counts), got '
+                    f'clip_lens={sampled or None}')
+        average = getattr(self.cls_head, 'average_clips', None)
+        confidence(inputs.new_zeros(1, 1), average, name)  # fails early
+        clips, views = self._test_clips_by_count(inputs, lengths)
+        gflops_cache = self.__dict__.setdefault('_cascade_gflops', {})
+        running = list(range(len(data_samples)))
+        cost = torch.zeros(len(data_samples), len(counts), dtype=torch.float64)
+        frames = torch.zeros(len(data_samples), len(counts), dtype=torch.long)
+        scores = {}
+        for step, (count, clip) in enumerate(zip(counts, clips)):
+            if not running:
+                break  # every video stopped at a lower count
+            samples = [data_samples[i] for i in running]
+            with self.backbone.frame_count(count):
+                feats, predict_kwargs = self.extract_feat(
+                    clip[running], test_mode=True)
+                gflops = backbone_gflops(self.backbone,
+                                         self._one_view(clip, count),
+                                         gflops_cache)
+            with _head_segments(self.cls_head, count):
+                self.cls_head.predict(feats, samples, **predict_kwargs)
+            predicted = torch.stack([s.pred_score for s in samples])
+            sure = confidence(predicted, average, name)
+            cost[running, step] = views * gflops
+            frames[running, step] = views * lengths[step]
+            last = step == len(counts) - 1
+            stopped = set()
+            for row, i in enumerate(running):
+                scores.setdefault(i, []).append(predicted[row])
+                if last or (thresholds is not None
+                            and sure[row] >= thresholds[step]):
+                    data_samples[i].cascade_count = count
+                    stopped.add(i)
+            running = [i for i in running if i not in stopped]
+        for i, sample in enumerate(data_samples):
+            sample.cascade_counts = counts
+            sample.cascade_frames = int(frames[i].sum())
+            sample.cascade_gflops = float(cost[i].sum())
+            if thresholds is None:
+                # Calibration: every count's scores and per-count costs.
+                sample.cascade_scores = torch.stack(scores[i])
+                sample.cascade_count_gflops = cost[i].clone()
+                sample.cascade_count_frames = frames[i].clone()
+        return data_samples
 
     def _forward_at(self, inputs, count: int, stage: str):
         """``mode='tensor'`` at a known count."""

@@ -54,8 +54,30 @@ class RecognizerFFN(FrameFlexibleRecognizerMixin, Recognizer2D):
                 'clip_len=1 and no multi-crop in the training pipeline.')
         return list(torch.split(inputs, counts, dim=1))
 
-    def _clip_lengths(self) -> tuple:
-        return self.frame_counts
+    def _clip_lengths(self, counts=None) -> tuple:
+        return tuple(self.frame_counts if counts is None else counts)
+
+    def _test_clips_by_count(self, inputs: torch.Tensor, lengths: tuple):
+        """``(N, views * sum(lengths), C, H, W)``, each view holding every
+        count's clip, to one ``(N, views * T, C, H, W)`` tensor per count
+        (views after views, as a stock multi-view test clip)."""
+        total = sum(lengths)
+        if inputs.dim() != 5 or inputs.shape[1] % total:
+            raise ValueError(
+                'RecognizerFFN cascade testing expects inputs of shape (N, '
+                f'views * {total}, C, H, W) (views of clips of {lengths} '
+                f'frames), got {tuple(inputs.shape)}')
+        num, views = inputs.shape[0], inputs.shape[1] // total
+        grouped = inputs.reshape((num, views, total) + inputs.shape[2:])
+        clips = [
+            clip.reshape((num, views * length) + inputs.shape[2:])
+            for clip, length in zip(
+                torch.split(grouped, lengths, dim=2), lengths)
+        ]
+        return clips, views
+
+    def _one_view(self, clip: torch.Tensor, count: int) -> torch.Tensor:
+        return clip[0, :count].contiguous()
 
     # ------------------------------------------------------------------- test
     def _forward(self, inputs, stage: str = 'backbone', **kwargs):

@@ -38,8 +38,24 @@ class RecognizerFFN3D(FrameFlexibleRecognizerMixin, Recognizer3D):
 
     stock_recognizer = 'Recognizer3D'
 
-    def _clip_lengths(self) -> tuple:
-        return tuple(self.backbone.input_frames(c) for c in self.frame_counts)
+    def _clip_lengths(self, counts=None) -> tuple:
+        return tuple(
+            self.backbone.input_frames(c)
+            for c in (self.frame_counts if counts is None else counts))
+
+    def _test_clips_by_count(self, inputs: torch.Tensor, lengths: tuple):
+        """``(N, views, C, sum(lengths), H, W)`` to one ``(N, views, C, L,
+        H, W)`` clip per count."""
+        if inputs.dim() != 6 or inputs.shape[3] != sum(lengths):
+            raise ValueError(
+                'RecognizerFFN3D cascade testing expects inputs of shape (N, '
+                f'views, C, {sum(lengths)}, H, W) (clips of {lengths} '
+                f'frames), got {tuple(inputs.shape)}')
+        clips = [c.contiguous() for c in torch.split(inputs, lengths, dim=3)]
+        return clips, inputs.shape[1]
+
+    def _one_view(self, clip: torch.Tensor, count: int) -> torch.Tensor:
+        return clip[0, :1].contiguous()
 
     def _clips_by_count(self, inputs: torch.Tensor) -> List[torch.Tensor]:
         lengths = self._clip_lengths()

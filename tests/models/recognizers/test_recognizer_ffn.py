@@ -205,7 +205,7 @@ def test_needs_frame_flexible_backbone():
             TypeError,
             match=r"frame-flexible backbone, got "
             r"ResNetTSM; supported: \['MobileNetV2TSM_FFN', "
-            r"'ResNetTSM_FFN', 'TANet_FFN'\]"):
+            r"'ResNetTIN_FFN', 'ResNetTSM_FFN', 'ResNet_FFN', 'TANet_FFN'\]"):
         build_model(
             backbone=dict(type='ResNetTSM', depth=18, pretrained2d=False))
 

@@ -31,7 +31,8 @@ import torch
 from ...utils import check_frame_counts
 
 __all__ = [
-    'CascadeSettings', 'cascade_settings', 'confidence', 'backbone_gflops'
+    'CascadeSettings', 'cascade_settings', 'check_average_clips', 'confidence',
+    'backbone_gflops'
 ]
 
 
@@ -105,10 +106,16 @@ def confidence(pred_scores: torch.Tensor, average_clips: Optional[str],
     With ``average_clips='prob'`` the head's scores are probabilities;
     with ``'score'`` they are averaged logits, whose softmax is taken.
     """
+    check_average_clips(average_clips, owner)
     if average_clips == 'prob':
         return pred_scores.max(dim=-1).values
-    if average_clips == 'score':
-        return pred_scores.softmax(dim=-1).max(dim=-1).values
+    return pred_scores.softmax(dim=-1).max(dim=-1).values
+
+
+def check_average_clips(average_clips: Optional[str], owner: str) -> None:
+    """A cascade needs one averaged prediction per video."""
+    if average_clips in ('prob', 'score'):
+        return
     raise ValueError(
         f"{owner}: a cascade compares the top class probability of each "
         f"video, so the head must average its views: cls_head.average_clips "

@@ -20,7 +20,7 @@ from ..families import FAMILIES
 from ..losses import TemporalDistillationLoss
 from ..stock_checkpoint import load_stock_checkpoint
 from .cascade import (CascadeSettings, backbone_gflops, cascade_settings,
-                      confidence)
+                      check_average_clips, confidence)
 from .count_support import check_counts_fit
 from .trainable_parts import check_trainable, freeze_all_but, freezes_teacher
 
@@ -358,7 +358,7 @@ class FrameFlexibleRecognizerMixin:
                     '(mmffn.apis.cascade_loader with the same counts), got '
                     f'clip_lens={sampled or None}')
         average = getattr(self.cls_head, 'average_clips', None)
-        confidence(inputs.new_zeros(1, 1), average, name)  # fails early
+        check_average_clips(average, name)  # before any pass runs
         clips, views = self._test_clips_by_count(inputs, lengths)
         gflops_cache = self.__dict__.setdefault('_cascade_gflops', {})
         running = list(range(len(data_samples)))

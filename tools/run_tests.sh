@@ -21,4 +21,4 @@ VENV="$VENV" bash "$REPO/tools/lint.sh"
 # end-to-end tests run single-threaded subprocesses, so two cores halve the
 # suite's time. MMFFN_TEST_WORKERS=0 runs it in one process.
 exec "$VENV/bin/python" -m pytest tests -p no:cacheprovider \
-    -n "${MMFFN_TEST_WORKERS:-2}" "$@"
+    -n "${MMFFN_TEST_WORKERS:-2}" --durations=40 "$@"

@@ -314,7 +314,10 @@ class FrameFlexibleRecognizerMixin:
         name = type(self).__name__
         settings = cascade_settings((self.test_cfg or {}).get('cascade'),
                                     self.frame_counts, name)
-        multi_rate = [s for s in data_samples if 'clip_lens' in s.metainfo]
+        # One clip length is an ordinary clip (a one-count sampler).
+        multi_rate = [
+            s for s in data_samples if len(s.metainfo.get('clip_lens', ())) > 1
+        ]
         if settings is not None and multi_rate:
             return self._predict_cascade(inputs, data_samples, settings)
         if settings is not None and not self.__dict__.get('_said_one_count'):
@@ -322,7 +325,7 @@ class FrameFlexibleRecognizerMixin:
             self._said_one_count = True
             print_log(
                 f'{name}: test_cfg.cascade is set but these test clips hold '
-                'one count (no clip_lens); they are predicted at their '
+                'one count; they are predicted at their '
                 'count. Cascade testing needs mmffn.apis.cascade_loader.',
                 logger='current',
                 level=logging.WARNING)

@@ -87,14 +87,34 @@ def test_ffn_config_is_consistent(path):
         test_frames = 'clip_len'
     # A conversion validates the count it improves, the lowest.
     val_count = counts[0] if is_conversion(path) else counts[-1]
-    for loader, count in ((cfg.val_dataloader, val_count),
-                          (cfg.test_dataloader, counts[-1])):
+    loaders = [(cfg.val_dataloader, val_count)]
+    if osp.basename(osp.dirname(path)) == 'cascade':
+        check_cascade_test(cfg, counts)
+    else:
+        loaders.append((cfg.test_dataloader, counts[-1]))
+    for loader, count in loaders:
         assert 'pipeline' not in loader  # must sit on the dataset
         pipeline = loader.dataset.pipeline
         assert sampler(pipeline)['type'] == test_sampler
         assert sampler(pipeline)[test_frames] == count * per_count
         assert sampler(pipeline)['test_mode'] is True
         assert {'num_clips', 'clip_len'} <= set(pack_meta(pipeline))
+
+
+def check_cascade_test(cfg, counts):
+    """configs/cascade/: every count's clip per view, one decode, and the
+    cascade's metric beside the accuracy."""
+    cascade = cfg.model.test_cfg.cascade
+    assert set(cascade.counts) <= set(counts)
+    assert len(cascade.thresholds) == len(cascade.counts) - 1
+    assert cfg.model.cls_head.average_clips in ('prob', 'score')
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    assert sampler(pipeline)['type'] == 'MultiRateSampleFrames'
+    assert tuple(sampler(pipeline)['num_clips_list']) == tuple(cascade.counts)
+    assert sampler(pipeline)['test_mode'] is True
+    assert 'clip_lens' in pack_meta(pipeline)
+    assert [m['type']
+            for m in cfg.test_evaluator] == ['AccMetric', 'CascadeMetric']
 
 
 def test_ssv2_recipe_matches_the_paper():

@@ -2,7 +2,8 @@
 import argparse
 import inspect
 
-from mmffn.datasets.synthetic import CLASSES, generate_temporal_video_dataset
+from mmffn.datasets.synthetic import (ALL_CLASSES,
+                                      generate_temporal_video_dataset)
 
 # The defaults are the generator's own, read from its signature, so that the
 # command and the function (used by tools/demo.py) cannot drift apart.
@@ -33,7 +34,7 @@ def main():
     parser.add_argument(
         '--classes',
         nargs='+',
-        choices=CLASSES,
+        choices=ALL_CLASSES,
         help='default: the four fades of the demo')
     parser.add_argument(
         '--force',

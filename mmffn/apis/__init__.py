@@ -1,11 +1,15 @@
 """What configs and scripts call: config conversion (model, pipelines,
-dataloaders), deployment as a stock MMAction2 model, and the frame sweep.
+dataloaders), deployment as a stock MMAction2 model (and ONNX), the frame
+sweep, and cascade testing with its threshold calibration.
 
 A mixing config imports from here::
 
     from mmffn.apis import (fixed_frames_loader, frame_flexible_model,
                             multi_rate_loader, unlabeled_loader)
 """
+from .cascade_calibration import (CascadeRecords, calibrate_cascade,
+                                  collect_cascade_records, plot_calibration,
+                                  write_calibration)
 from .cascade_config import (cascade_evaluator, cascade_loader, cascade_model,
                              cascade_pipeline)
 from .deployment import DeployResult, deploy
@@ -31,5 +35,6 @@ __all__ = [
     'plot_frame_sweep', 'CoverageRow', 'check_mixing', 'mixing_coverage',
     'coverage_table', 'packaged_recognition_configs', 'cascade_model',
     'cascade_pipeline', 'cascade_loader', 'cascade_evaluator', 'export_onnx',
-    'OnnxResult'
+    'OnnxResult', 'CascadeRecords', 'collect_cascade_records',
+    'calibrate_cascade', 'write_calibration', 'plot_calibration'
 ]

@@ -49,7 +49,10 @@ def cascade_model(model: dict,
         counts=tuple(trained if counts is None else counts),
         thresholds=None if thresholds is None else tuple(thresholds))
     cascade_settings(cascade, trained, 'cascade_model')  # checked now
-    model['test_cfg'] = dict(model.get('test_cfg') or {}, cascade=cascade)
+    # Replaces an inherited test_cfg as a whole: MMAction2's recipes leave
+    # it None, which a dict cannot be merged into.
+    model['test_cfg'] = dict(
+        model.get('test_cfg') or {}, cascade=cascade, _delete_=True)
     return model
 
 

@@ -19,6 +19,10 @@ decision boundary at the 16-frame spacing and calls the slow videos fast at
 adapters, which absorb the change of scale, while the convolutions stay
 shared.
 
+Two more classes, not in the demo, make a set where a few frames genuinely
+hold less (:data:`FLASH_CLASSES`): a dim object flashes once or twice for a
+few frames, and a sparse sample may miss a flash.
+
 The files are real videos (``mp4v``), decoded by MMAction2's normal
 ``DecordInit``/``DecordDecode`` pipeline, with ``VideoDataset`` annotation
 lists ``train.txt`` and ``val.txt`` and a ``classes.txt``.
@@ -34,7 +38,7 @@ import cv2
 import numpy as np
 
 __all__ = [
-    'CLASSES', 'DEMO_CLASSES', 'render_video',
+    'CLASSES', 'DEMO_CLASSES', 'FLASH_CLASSES', 'ALL_CLASSES', 'render_video',
     'generate_temporal_video_dataset'
 ]
 
@@ -43,6 +47,13 @@ CLASSES = ('fade_in_slow', 'fade_in_fast', 'fade_out_slow', 'fade_out_fast',
 # The demo's default: the fades are learned from scratch within the CPU
 # budget; the size changes are there for a harder set (``classes=CLASSES``).
 DEMO_CLASSES = CLASSES[:4]
+# A set where few frames genuinely hold less: the object flashes (one
+# bright spell of num_frames / 16 frames) once or twice. 16 frames sampled
+# from 48 always see a 3-frame flash, 8 see it half the time, 4 a quarter,
+# so a 4-frame clip often cannot tell the classes apart (cascade study).
+FLASH_CLASSES = ('flash_once', 'flash_twice')
+ALL_CLASSES = CLASSES + FLASH_CLASSES
+_FLASH_LEVEL = 1.0
 
 # Ranges the changing quantity moves in: brightness as a factor on the
 # object's colour, size as the log of the radius relative to the frame.
@@ -113,6 +124,26 @@ def _ramp(rng: np.random.Generator, low: float, high: float, span: float,
     return values if rising else values[::-1]
 
 
+def _flash_levels(rng: np.random.Generator, name: str,
+                  num_frames: int) -> np.ndarray:
+    """A dim constant level with one or two bright spells of
+    ``num_frames / 16`` frames (at least one), apart by at least two spell
+    lengths so that two never merge."""
+    length = max(1, round(num_frames / 16))
+    flashes = 1 if name == 'flash_once' else 2
+    if num_frames < 4 * length:
+        raise ValueError(f'{name} needs at least {4 * length} frames, got '
+                         f'num_frames={num_frames}')
+    levels = np.full(num_frames, rng.uniform(0.25, 0.45))
+    while True:
+        starts = np.sort(rng.integers(0, num_frames - length + 1, flashes))
+        if flashes == 1 or starts[1] - starts[0] >= 3 * length:
+            break
+    for start in starts:
+        levels[start:start + length] = _FLASH_LEVEL
+    return levels
+
+
 def render_video(label: int,
                  rng: np.random.Generator,
                  num_frames: int,
@@ -122,7 +153,7 @@ def render_video(label: int,
     """Frames ``(num_frames, size, size, 3)`` (BGR, uint8) of one class.
 
     Args:
-        label (int): Index into :data:`CLASSES`.
+        label (int): Index into :data:`ALL_CLASSES`.
         rng (np.random.Generator): Source of all randomness.
         num_frames (int): Frames of the video.
         size (int): Frame width and height in pixels.
@@ -131,7 +162,7 @@ def render_video(label: int,
         speed_ratio (float): How many times faster the fast classes change
             than the slow ones, > 1.
     """
-    name = CLASSES[label]
+    name = ALL_CLASSES[label]
     background = _background(rng, size)
     colour = _object_colour(rng, background)
     shape = ('disc', 'bar', 'triangle')[rng.integers(3)]
@@ -141,6 +172,9 @@ def render_video(label: int,
     rising = name.startswith(('fade_in', 'approach'))
     if name.startswith('fade'):
         levels = _ramp(rng, *_BRIGHTNESS, span, rising, num_frames)
+        radii = np.full(num_frames, rng.uniform(0.16, 0.3) * size)
+    elif name.startswith('flash'):
+        levels = _flash_levels(rng, name, num_frames)
         radii = np.full(num_frames, rng.uniform(0.16, 0.3) * size)
     else:
         levels = np.full(num_frames, rng.uniform(0.6, 1.0))
@@ -256,7 +290,7 @@ def generate_temporal_video_dataset(root: str,
         num_frames (int): Frames per video.
         size (int): Frame side in pixels.
         seed (int): Random seed.
-        classes (Sequence[str], optional): Subset of :data:`CLASSES`;
+        classes (Sequence[str], optional): Subset of :data:`ALL_CLASSES`;
             default :data:`DEMO_CLASSES`.
         fast_span (float): See :func:`render_video`.
         speed_ratio (float): See :func:`render_video`.
@@ -267,9 +301,10 @@ def generate_temporal_video_dataset(root: str,
         dict: The manifest (arguments, class names, annotation files).
     """
     classes = tuple(DEMO_CLASSES if classes is None else classes)
-    unknown = [c for c in classes if c not in CLASSES]
+    unknown = [c for c in classes if c not in ALL_CLASSES]
     if unknown or not classes:
-        raise ValueError(f'Unknown classes {unknown}; choose from {CLASSES}')
+        raise ValueError(
+            f'Unknown classes {unknown}; choose from {ALL_CLASSES}')
     for name, value in (('num_train', num_train), ('num_val', num_val),
                         ('num_frames', num_frames), ('size', size)):
         if int(value) != value or value <= 0:
@@ -303,7 +338,7 @@ def generate_temporal_video_dataset(root: str,
     _write_atomically(
         osp.join(root, _MANIFEST),
         lambda path: _write_json(path, dict(params=params, files=None)))
-    labels = [CLASSES.index(c) for c in classes]
+    labels = [ALL_CLASSES.index(c) for c in classes]
     rng = np.random.default_rng(seed)
     files = []
     for split, count in (('train', num_train), ('val', num_val)):

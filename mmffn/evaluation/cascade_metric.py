@@ -49,7 +49,8 @@ class CascadeMetric(BaseMetric):
             if 'cascade_scores' in sample:
                 result.update(
                     scores=sample['cascade_scores'].cpu(),
-                    count_gflops=sample['cascade_count_gflops'].cpu())
+                    count_gflops=sample['cascade_count_gflops'].cpu(),
+                    count_frames=sample['cascade_count_frames'].cpu())
             self.results.append(result)
 
     def compute_metrics(self, results: List[Dict]) -> Dict[str, float]:

@@ -193,3 +193,34 @@ def test_command_writes_with_the_generator_defaults(tmp_path):
     for name in ('size', 'seed', 'fast_span'):
         assert params[name] == defaults[name].default
     assert params['classes'] == list(DEMO_CLASSES)
+
+
+@pytest.mark.parametrize('name, flashes', [('flash_once', 1),
+                                           ('flash_twice', 2)])
+def test_flash_classes_flash_for_num_frames_over_16(name, flashes):
+    """48 frames: each flash is 3 frames long, so 16 evenly sampled frames
+    (every third) see every flash once and 4 (every twelfth) may miss it."""
+    from mmffn.datasets.synthetic import ALL_CLASSES
+    for seed in range(5):
+        frames = render_video(
+            ALL_CLASSES.index(name), np.random.default_rng(seed), 48,
+            32).astype(np.float64)
+        # The object's pixels: those that change over the video.
+        obj = np.abs(frames - frames[0]).sum(-1).max(0) > 60
+        brightness = frames[:, obj].mean(axis=(1, 2))
+        bright = brightness > (brightness.min() + brightness.max()) / 2
+        assert bright.sum() == 3 * flashes
+        starts = np.flatnonzero(np.diff(bright.astype(int)) == 1) + 1
+        starts = list(starts) + ([0] if bright[0] else [])
+        assert len(starts) == flashes  # separate spells, never merged
+        assert bright[1::3].sum() == flashes  # 16 frames: every flash
+
+
+def test_flash_needs_four_spells_of_frames():
+    from mmffn.datasets.synthetic import ALL_CLASSES
+    with pytest.raises(
+            ValueError,
+            match='flash_twice needs at least 4 '
+            'frames, got num_frames=3'):
+        render_video(
+            ALL_CLASSES.index('flash_twice'), np.random.default_rng(0), 3, 16)

@@ -1,10 +1,11 @@
-"""Deploy one frame count of an FFN checkpoint as a stock MMAction2 TSM.
+"""Deploy one frame count of an FFN checkpoint as a stock MMAction2 model.
 
     python tools/deploy.py CONFIG CHECKPOINT --frames 8 --out-dir deployed/
 
-writes ``deployed/<config name>_8f.py`` (Recognizer2D + ResNetTSM + TSMHead
-at 8 frames) and ``deployed/<config name>_8f.pth``, which MMAction2's own
-``tools/test.py`` runs without mmffn. ``--onnx`` also writes
+writes ``deployed/<config name>_8f.py`` (the family's stock recognizer,
+backbone and head at 8 frames: Recognizer2D + ResNetTSM + TSMHead for TSM)
+and ``deployed/<config name>_8f.pth``, which MMAction2's own ``tools/test.py``
+runs without mmffn. ``--onnx`` also writes
 ``deployed/<config name>_8f.onnx``, the deployed model's class scores for
 onnxruntime (input layout: :mod:`mmffn.apis.onnx_export`; needs
 ``pip install -e ".[deploy]"``). The logic is in
@@ -21,7 +22,7 @@ TOLERANCE = 1e-4  # deploy's: FFN vs deployed (relative), ONNX vs PyTorch
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Fold one frame count of an FFN model into a stock '
-        'MMAction2 TSM config and checkpoint.')
+        'MMAction2 config and checkpoint (optionally ONNX).')
     parser.add_argument('config', help='FFN config file')
     parser.add_argument('checkpoint', help='FFN checkpoint file')
     parser.add_argument(

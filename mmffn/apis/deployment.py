@@ -29,6 +29,7 @@ file of the deployed model (:mod:`mmffn.apis.onnx_export`).
 """
 import os
 import os.path as osp
+import warnings
 from collections import OrderedDict
 from typing import NamedTuple, Optional, Tuple, Union
 
@@ -146,9 +147,13 @@ def deploy(config: Union[str, Config],
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
     stem = osp.join(out_dir, f'{name}_{frames}f')
-    targets = [stem + '.py', stem + '.pth'] + [stem + '.onnx'] * onnx
-    # Before the (slow) build: never replace a deployment without being told.
-    existing = [p for p in targets if osp.lexists(p)]
+    # An ONNX file of that name belongs to the deployment too, even when
+    # this one writes none. Before the (slow) build: never replace a
+    # deployment without being told.
+    existing = [
+        p for p in (stem + '.py', stem + '.pth', stem + '.onnx')
+        if osp.lexists(p)
+    ]
     if existing and not force:
         raise FileExistsError(
             f'{", ".join(existing)} already exist(s): a deployment at '
@@ -218,6 +223,13 @@ def deploy(config: Union[str, Config],
         written.append((onnx_result.path, stem + '.onnx'))
     for temporary, path in written:
         os.replace(temporary, path)
+    stale = stem + '.onnx'
+    if not onnx and osp.lexists(stale):
+        # Made from the weights just replaced: it would disagree with them.
+        os.remove(stale)
+        warnings.warn(
+            f'{stale} was exported from the replaced deployment; removed '
+            '(pass onnx=True, tools/deploy.py --onnx, for a new one)')
     return DeployResult(
         stem + '.py', stem + '.pth', frames, branch, max_diff,
         None if onnx_result is None else stem + '.onnx',

@@ -228,11 +228,20 @@ def test_command_line_onnx_and_refusal_without_force(tmp_path, capsys):
     assert onnx_file in str(info.value) and 'force=True' in str(info.value)
     assert '_4f.py' not in str(info.value)
     assert sorted(os.listdir(out)) == ['tiny_x3d_4f.onnx']
-    # ...is replaced with force, and a deployment without ONNX ignores it.
+    # ...and one without ONNX: it belongs to the deployment of that name.
+    with pytest.raises(FileExistsError, match='tiny_x3d_4f.onnx'):
+        deploy(config, checkpoint, 4, str(out), verify=False)
     result = deploy(config, checkpoint, 4, str(out), onnx=True, force=True)
     assert result.onnx == onnx_file and os.path.getmtime(onnx_file) >= before
-    assert deploy(
-        config, checkpoint, 4, str(out), verify=False, force=True).onnx is None
+    # Replaced without ONNX, the old ONNX file (of the old weights) goes,
+    # with a warning.
+    with pytest.warns(
+            UserWarning, match='exported from the replaced '
+            'deployment; removed'):
+        assert deploy(
+            config, checkpoint, 4, str(out), verify=False,
+            force=True).onnx is None
+    assert sorted(os.listdir(out)) == ['tiny_x3d_4f.pth', 'tiny_x3d_4f.py']
 
     # A check above its tolerance names both and leaves no file.
     strict = str(tmp_path / 'strict.onnx')

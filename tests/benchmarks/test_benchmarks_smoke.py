@@ -63,6 +63,50 @@ def test_inference_includes_the_deployed_model(tmp_path):
 
 
 @pytest.mark.slow
+def test_onnx_inference_rows(tmp_path):
+    """One row per T with a positive paired ratio ONNX Runtime / PyTorch
+    and the agreement check passed."""
+    out = tmp_path / 'results.json'
+    proc = subprocess.run(
+        [sys.executable,
+         osp.join(REPO, 'benchmarks', 'onnx_inference.py')] + TINY + [
+             '--frames', '4', '6', '--repeats', '2', '--warmup', '1',
+             '--threads', '1', '--json',
+             str(out)
+         ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = [
+        line.split('|')[1:-1] for line in proc.stdout.splitlines()
+        if line.startswith('| FFN deployed as TSM |')
+    ]
+    assert [int(row[1]) for row in rows] == [4, 6], proc.stdout
+    for row in rows:
+        assert float(row[4].split()[0]) > 0, row
+        assert row[5].strip().endswith(': ok'), row
+    per_frames = json.loads(out.read_text())['results']['per_frames']
+    for result in per_frames.values():
+        assert result['max_abs_diff'] <= result['allowed']
+
+
+@pytest.mark.slow
+def test_onnx_inference_refuses_cuda():
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(REPO, 'benchmarks', 'onnx_inference.py'), '--device', 'cuda'
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
+    assert proc.returncode != 0
+    assert '--device must be cpu' in proc.stderr
+
+
+@pytest.mark.slow
 def test_flops_equal_to_tsm(tmp_path):
     """The counter sees every weight-altered conv as a conv: FFN's FLOPs at
     T are TSM's exactly, also at an untrained T."""

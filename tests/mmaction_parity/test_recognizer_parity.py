@@ -296,6 +296,26 @@ def test_tpn_loss_keeps_the_neck_aux_loss(tpn_pair):
     assert torch.isfinite(losses['loss_aux']) and losses['loss_aux'] > 0
 
 
+def test_tpn_tsm_counts_above_its_downsample_scale_are_named():
+    """The TPN neck pools time by 8 and TPNHead keeps the rest: at the
+    default counts (4, 8, 16) the 16-frame pass would give the classifier
+    2 x 2048 features ("mat1 and mat2 shapes cannot be multiplied");
+    the build names the counts instead, and (2, 4, 8) trains."""
+    from mmffn.models.recognizers.count_support import CountsNotSupported
+    with pytest.raises(CountsNotSupported) as error:
+        MODELS.build(ffn_model_cfg(TPN_CFG, (4, 8, 16)))
+    assert 'runs at counts <= 8' in str(error.value)
+    assert '[16] too large' in str(error.value)
+    assert error.value.suggested == (2, 4, 8)
+    torch.manual_seed(0)
+    ffn = MODELS.build(ffn_model_cfg(TPN_CFG, (2, 4, 8))).train()
+    batch = dict(
+        inputs=[frames(14, 64)], data_samples=labelled(1, clip_lens=(2, 4, 8)))
+    losses = ffn(**ffn.data_preprocessor(batch, True), mode='loss')
+    assert {'loss_cls', 'loss_aux', 'loss_distill'} <= set(losses)
+    assert all(torch.isfinite(v) for k, v in losses.items() if 'loss' in k)
+
+
 def test_tpn_predicts_unlabelled_samples(tpn_pair):
     """Test data without gt_label (unlabelled videos)."""
     _, ffn = tpn_pair

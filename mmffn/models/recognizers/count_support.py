@@ -7,15 +7,38 @@ shrinks time may leave no frame for a later pooling: MMAction2's I3D
 8 frames and fails at 4 inside torch ("Output size is too small"). The
 recognizer asks :func:`smallest_count` at build time and names the counts
 the recipe supports instead.
+
+A TPN neck on a 2D recognizer (MMAction2's TPN-TSM) bounds the counts from
+above: its temporal modulation max-pools time by ``downsample_scale`` (8),
+and TPNHead pools space only, so a count above 8 leaves two time steps and
+the classifier twice its input width ("mat1 and mat2 shapes cannot be
+multiplied"). :func:`check_neck_counts_fit` names the supported counts.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch.nn as nn
 
-__all__ = ['smallest_count', 'check_counts_fit']
+__all__ = [
+    'CountsNotSupported', 'smallest_count', 'check_counts_fit',
+    'check_neck_counts_fit'
+]
 
 # Counts are searched up to this; a backbone that needs more is left alone.
 _LARGEST = 1024
+
+
+class CountsNotSupported(ValueError):
+    """Frame counts a recipe cannot run at. ``suggested`` is the given
+    counts scaled by a power of two into the supported range (the same
+    ratios), which ``mmffn.apis.check_mixing`` tries next."""
+
+    def __init__(self, message: str, suggested: Tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.suggested = suggested
+
+
+def _scaled(counts, factor: float) -> Tuple[int, ...]:
+    return tuple(int(c * factor) for c in counts)
 
 
 def _resnet3d_time_fits(backbone: nn.Module, frames: int) -> bool:
@@ -61,12 +84,41 @@ def check_counts_fit(backbone: nn.Module, counts, owner: str) -> None:
         return
     small = [count for count in counts if count < smallest]
     if small:
-        raise ValueError(
+        factor = 2
+        while min(counts) * factor < smallest:
+            factor *= 2
+        suggested = _scaled(counts, factor)
+        raise CountsNotSupported(
             f'{owner}: {type(backbone).__name__} with conv1_stride_t='
             f'{backbone.conv1_stride_t}, pool1_stride_t='
             f'{backbone.pool1_stride_t} and with_pool2={backbone.with_pool2} '
             f'shrinks time so that counts below {smallest} leave pool2 no '
             f'frame; this recipe supports counts >= {smallest}, got frame '
             f'counts {tuple(counts)} ({small} too small). Use counts >= '
-            f'{smallest}, or conv1_stride_t=1 / pool1_stride_t=1 / '
-            'with_pool2=False for fewer frames.')
+            f'{smallest} such as {suggested}, or conv1_stride_t=1 / '
+            'pool1_stride_t=1 / with_pool2=False for fewer frames.', suggested)
+
+
+def check_neck_counts_fit(neck: Optional[nn.Module], counts,
+                          owner: str) -> None:
+    """Raise if a count of ``counts`` is above what MMAction2's TPN neck on
+    a 2D recognizer runs at (its smallest temporal downsample scale)."""
+    from mmaction.models.necks.tpn import TPN
+    if not isinstance(neck, TPN):
+        return
+    scales = [op.pool.kernel_size[0] for op in neck.temporal_modulation_ops]
+    largest = min(scales)
+    large = [count for count in counts if count > largest]
+    if large:
+        factor = 2
+        while max(counts) / factor > largest:
+            factor *= 2
+        suggested = _scaled(counts, 1 / factor)
+        if min(suggested) < 1 or len(set(suggested)) < len(counts):
+            suggested = (largest, )
+        raise CountsNotSupported(
+            f'{owner}: the TPN neck max-pools time by downsample_scales='
+            f'{tuple(scales)} and TPNHead keeps what is left, so a 2D model '
+            f'runs at counts <= {largest}; got frame counts {tuple(counts)} '
+            f'({large} too large). Use counts <= {largest} such as '
+            f'{suggested}.', suggested)

@@ -21,7 +21,7 @@ from ..losses import TemporalDistillationLoss
 from ..stock_checkpoint import load_stock_checkpoint
 from .cascade import (CascadeSettings, backbone_gflops, cascade_settings,
                       check_average_clips, confidence)
-from .count_support import check_counts_fit
+from .count_support import check_counts_fit, check_neck_counts_fit
 from .trainable_parts import check_trainable, freeze_all_but, freezes_teacher
 
 __all__ = ['FrameFlexibleRecognizerMixin']
@@ -106,6 +106,9 @@ class FrameFlexibleRecognizerMixin:
                 '(mmffn.apis.frame_flexible_model converts a stock '
                 'config)')
         check_counts_fit(self.backbone, self.frame_counts, name)
+        if self.stock_recognizer == 'Recognizer2D':
+            check_neck_counts_fit(
+                getattr(self, 'neck', None), self.frame_counts, name)
         # A bad cascade setting fails when the model is built, not at the
         # first test batch.
         cascade_settings((self.test_cfg or {}).get('cascade'),

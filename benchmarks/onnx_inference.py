@@ -40,7 +40,8 @@ import torch
 from mmengine.config import Config
 
 from mmffn.apis import build_deployed, export_onnx, stock_model
-from mmffn.apis.onnx_export import INPUT_NAME, OUTPUT_NAME, _require_onnx
+from mmffn.apis.onnx_export import (INPUT_NAME, OUTPUT_NAME, _require_onnx,
+                                    score_agreement)
 
 ATOL = 1e-4
 
@@ -121,9 +122,7 @@ def main(argv=None) -> dict:
                 raise SystemExit(
                     f'{frames}F: ONNX Runtime gave class scores of shape '
                     f'{tuple(actual.shape)}, PyTorch {tuple(expected.shape)}')
-            max_diff = (actual - expected).abs().max().item()
-            scale = expected.abs().max().item()
-            allowed = ATOL * max(1.0, scale)
+            max_diff, allowed, scale = score_agreement(actual, expected, ATOL)
             if not max_diff <= allowed:  # also catches NaN
                 raise SystemExit(
                     f'{frames}F: ONNX Runtime differs from PyTorch by '

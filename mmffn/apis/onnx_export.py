@@ -41,7 +41,7 @@ from ..models.families import input_frames_per_count
 from ..utils import check_frame_count
 from .deployment_weights import _clip_size, build_ffn
 
-__all__ = ['export_onnx', 'OnnxResult', 'OPSET']
+__all__ = ['export_onnx', 'OnnxResult', 'OPSET', 'score_agreement']
 
 # Exporter: TorchScript's (dynamo=False). Both exporters of torch 2.13 give
 # the same outputs for TSM's temporal shift, MobileNetV2-TSM, X3D, SlowFast
@@ -146,6 +146,16 @@ def _run_onnx(path: str, inputs: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def score_agreement(actual: torch.Tensor, expected: torch.Tensor,
+                    atol: float) -> Tuple[float, float, float]:
+    """``(max |actual - expected|, allowed, largest |expected|)``: class
+    scores agree when the first is at most ``atol * max(1, largest)``
+    (NaN never does)."""
+    max_diff = (actual - expected).abs().max().item()
+    scale = expected.abs().max().item()
+    return max_diff, atol * max(1.0, scale), scale
+
+
 def export_onnx(deployed_config: Union[str, Config],
                 deployed_checkpoint: str,
                 out_file: str,
@@ -226,9 +236,7 @@ def export_onnx(deployed_config: Union[str, Config],
                     f'{out_file}: onnxruntime gave class scores of shape '
                     f'{tuple(actual.shape)} on inputs {tuple(clip.shape)}, '
                     f'PyTorch {tuple(expected.shape)}')
-            max_diff = (actual - expected).abs().max().item()
-            scale = expected.abs().max().item()
-            allowed = atol * max(1.0, scale)
+            max_diff, allowed, scale = score_agreement(actual, expected, atol)
             if not max_diff <= allowed:  # also catches NaN
                 raise RuntimeError(
                     f'{out_file}: the ONNX model differs from PyTorch by '

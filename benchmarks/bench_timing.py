@@ -69,15 +69,19 @@ def common_parser(description: str,
     return parser
 
 
-def check_common_args(args: argparse.Namespace) -> None:
-    """Reject values no benchmark can run with, naming what is expected."""
+def check_common_args(args: argparse.Namespace, min_size: int = 32) -> None:
+    """Reject values no benchmark can run with, naming what is expected.
+
+    ``min_size``: the smallest ``--size`` accepted (32 keeps every ResNet
+    stage larger than 1 px; an overhead benchmark may go lower).
+    """
     for name in ('size', 'batch', 'repeats'):
         value = getattr(args, name)
         if value <= 0:
             raise SystemExit(f'--{name} must be a positive int, got {value}')
-    if args.size < 32:
-        raise SystemExit(f'--size must be >= 32 (ResNet downsamples by 32), '
-                         f'got {args.size}')
+    if args.size < min_size:
+        raise SystemExit(f'--size must be >= {min_size} (ResNet downsamples '
+                         f'by 32), got {args.size}')
     if args.warmup < 0:
         raise SystemExit(f'--warmup must be >= 0, got {args.warmup}')
     if args.threads is not None:

@@ -16,6 +16,7 @@ case "${1:-cpu}" in
     $PY train_memory.py --depth 18 --size 64 --batch 2 --repeats 3
     $PY train_memory.py --depth 50 --size 112 --batch 2 --repeats 3
     $PY inference.py --depth 18 --size 64 --batch 1 --repeats 30 $T1
+    $PY forward_overhead.py --depth 18 --size 8 --batch 1 --repeats 100 $T1
     $PY inference.py --depth 50 --size 112 --batch 1 --repeats 20 $T1
     $PY onnx_inference.py --depth 18 --size 64 --batch 1 --repeats 30 $T1
     $PY data_pipeline.py --size 224 --video-size 256 --video-frames 64 --repeats 50 $T1

@@ -63,6 +63,37 @@ def test_inference_includes_the_deployed_model(tmp_path):
 
 
 @pytest.mark.slow
+def test_forward_overhead_rows_and_profile(tmp_path):
+    """One paired FFN - TSM difference per T at 8 px, and the profile."""
+    out = tmp_path / 'results.json'
+    proc = subprocess.run(
+        [sys.executable,
+         osp.join(REPO, 'benchmarks', 'forward_overhead.py')] + [
+             '--depth', '18', '--size', '8', '--num-classes', '5', '--frames',
+             '4', '6', '--repeats', '2', '--warmup', '1', '--threads', '1',
+             '--profile', '--profile-calls', '2', '--profile-top', '5',
+             '--json',
+             str(out)
+         ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = [
+        line.split('|')[1:-1] for line in proc.stdout.splitlines()
+        if line.startswith('| ') and line.split('|')[1].strip().isdigit()
+    ]
+    assert [int(row[0]) for row in rows] == [4, 6], proc.stdout
+    assert 'cProfile of 2 FFN forwards at 6 frames' in proc.stdout
+    per_frames = json.loads(out.read_text())['results']['per_frames']
+    assert set(per_frames) == {'4', '6'}
+    for result in per_frames.values():
+        assert len(result['times']['ffn']) == 2
+        assert result['ratio']['median'] > 0
+
+
+@pytest.mark.slow
 def test_onnx_inference_rows(tmp_path):
     """One row per T with a positive paired ratio ONNX Runtime / PyTorch
     and the agreement check passed."""

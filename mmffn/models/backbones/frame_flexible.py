@@ -28,8 +28,7 @@ neighbour in the batch. This module holds what 2D and 3D backbones share;
 layout and initialisation of each; a family states facts (class attributes
 such as ``adapter_sites``) and fills small hooks, not a copy of this logic.
 """
-from contextlib import contextmanager
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -71,6 +70,52 @@ def _plain_conv_site(module: nn.Module, path: str) -> Tuple[nn.Module, str]:
             holder, attr = child, 'conv'  # ConvModule
         else:
             return holder, attr
+
+
+class _SavedFields:
+    """Values of ``field`` in a group of modules' ``__dict__`` objects, as
+    a frame-count switch found them."""
+    __slots__ = ('states', 'field', 'values')
+
+    def __init__(self, states: list, field: str, values: list) -> None:
+        self.states, self.field, self.values = states, field, values
+
+    def restore(self) -> None:
+        field = self.field
+        for state, value in zip(self.states, self.values):
+            state[field] = value
+
+
+def _restore(previous: list) -> None:
+    """Undo a ``_set_frame_count`` (last change first)."""
+    for entry in reversed(previous):
+        if isinstance(entry, _SavedFields):
+            entry.restore()
+        else:
+            module, field, value = entry
+            vars(module)[field] = value
+
+
+class _FrameCount:
+    """The context of :meth:`FrameFlexibleMixin.frame_count` (a class: a
+    generator-based context manager costs more per test forward)."""
+    __slots__ = ('backbone', 'num_frames', 'previous')
+
+    def __init__(self, backbone: 'FrameFlexibleMixin', num_frames) -> None:
+        self.backbone, self.num_frames = backbone, num_frames
+        self.previous = None
+
+    def __enter__(self) -> int:
+        if self.previous is not None:
+            raise RuntimeError('a frame_count context is entered once; call '
+                               'backbone.frame_count(T) again')
+        num_frames = check_frame_count(self.num_frames)
+        self.previous = self.backbone._set_frame_count(num_frames)
+        return self.backbone.branch_for(num_frames)
+
+    def __exit__(self, *exc_info) -> bool:
+        _restore(self.previous)
+        return False
 
 
 class FrameFlexibleMixin:
@@ -348,42 +393,64 @@ class FrameFlexibleMixin:
             self._frame_module_cache = tuple(found)
         return self._frame_module_cache
 
-    def _set_frame_count(self, num_frames: int) -> List[tuple]:
-        """Apply ``num_frames`` everywhere; return what it replaced."""
+    # (field, kind, modules) per (field, kind) of _frame_modules(); see
+    # _frame_groups.
+    _frame_group_cache: Optional[Tuple[tuple, ...]] = None
+
+    def _frame_groups(self) -> Tuple[tuple, ...]:
+        """:meth:`_frame_modules` grouped by (field, kind): every member of
+        a group gets the same value, so a switch is one tight loop per
+        group. Modules, not their ``__dict__`` objects, are kept: a deep
+        copy of the backbone maps modules to their copies, not dicts."""
+        if self._frame_group_cache is None:
+            groups: Dict[tuple, list] = {}
+            for module, field, kind in self._frame_modules():
+                groups.setdefault((field, kind), []).append(module)
+            self._frame_group_cache = tuple(
+                (field, kind, tuple(modules))
+                for (field, kind), modules in groups.items())
+        return self._frame_group_cache
+
+    def _set_frame_count(self, num_frames: int) -> list:
+        """Apply ``num_frames`` everywhere; return what it replaced, for
+        :func:`_restore` (entries ``(module, field, value)``; subclasses
+        append theirs)."""
         values = dict(
             branch=self.branch_for(num_frames),
             frames=num_frames,
             pooled=num_frames // 2)
-        previous = [(self, '_frame_count', self._frame_count)]
-        for module, field, kind in self._frame_modules():
-            state = vars(module)  # plain ints: no nn.Module bookkeeping
-            previous.append((module, field, state[field]))
-            state[field] = values[kind]
+        previous: list = [(self, '_frame_count', self._frame_count)]
+        for field, kind, modules in self._frame_groups():
+            value = values[kind]
+            # plain ints in __dict__: no nn.Module bookkeeping
+            states = [module.__dict__ for module in modules]
+            previous.append(
+                _SavedFields(states, field, [s[field] for s in states]))
+            for state in states:
+                state[field] = value
         self._frame_count = num_frames
         return previous
 
-    @contextmanager
-    def frame_count(self, num_frames: int):
-        """Run the backbone on clips of ``num_frames`` frames.
+    def frame_count(self, num_frames: int) -> '_FrameCount':
+        """Run the backbone on clips of ``num_frames`` frames::
+
+            with backbone.frame_count(8) as branch:
+                feats = backbone(imgs)
 
         Inside the context every rate-specific layer uses the branch
-        ``branch_for(num_frames)`` and every temporal module uses
-        ``num_frames`` itself. On exit the previous state comes back, so
-        contexts nest.
+        ``branch_for(num_frames)`` (what ``as`` gives) and every temporal
+        module uses ``num_frames`` itself. On exit the previous state comes
+        back, so contexts nest. The switch writes a cached list of plain
+        attributes (no module walk).
 
         Args:
             num_frames (int): Frames per clip of the next inputs.
 
-        Yields:
-            int: The branch (trained frame count) in use.
+        Returns:
+            A context manager whose ``__enter__`` gives the branch (trained
+            frame count) in use.
         """
-        num_frames = check_frame_count(num_frames)
-        previous = self._set_frame_count(num_frames)
-        try:
-            yield self.branch_for(num_frames)
-        finally:
-            for module, field, value in reversed(previous):
-                vars(module)[field] = value
+        return _FrameCount(self, num_frames)
 
     def _check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError unless ``x`` holds whole clips of the active

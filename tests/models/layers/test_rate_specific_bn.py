@@ -55,6 +55,35 @@ def test_forward_uses_only_the_active_copy():
     assert not torch.allclose(rsbn(x), rsbn.branch(8)(x))
 
 
+def test_eval_forward_is_the_branch_call_exactly():
+    """In eval mode the active branch's F.batch_norm runs without a module
+    call: same numbers and gradients, the clear input error, and the module
+    call (its hooks) wherever one is registered."""
+    rsbn = RateSpecificBatchNorm.from_norm(_randomised_bn(), (4, 8))
+    with torch.no_grad():
+        rsbn.branch(4).weight.mul_(2)
+    rsbn.eval()
+    x = torch.randn(2, 6, 3, 3, requires_grad=True)
+    for count in (4, 8):
+        rsbn.active = count
+        assert torch.equal(rsbn(x), rsbn.branch(count)(x))
+    out = rsbn(x)  # norm_eval in training: gradients reach the copy
+    out.sum().backward()
+    assert rsbn.branch(8).weight.grad is not None
+    assert rsbn.branch(4).weight.grad is None
+    with pytest.raises(ValueError, match='expected 4D input'):
+        rsbn(torch.randn(2, 6, 3))
+    seen = []
+    handle = rsbn.branch(8).register_forward_hook(
+        lambda module, args, output: seen.append(module))
+    rsbn(x)
+    handle.remove()
+    assert seen == [rsbn.branch(8)]
+    no_stats = RateSpecificBatchNorm(6, (4, 8), track_running_stats=False)
+    no_stats.eval()
+    assert torch.equal(no_stats(x), no_stats.branch()(x))
+
+
 def test_training_updates_only_the_active_statistics():
     rsbn = RateSpecificBatchNorm(6, (4, 8, 16), active=8).train()
     before = {c: rsbn.branch(c).running_mean.clone() for c in (4, 8, 16)}

@@ -166,6 +166,29 @@ def test_no_grad_weight_follows_every_change():
     conv(x).sum().backward()
     torch.optim.SGD(conv.parameters(), lr=1.0).step()
     check()
+    conv.weight.data = conv.weight.data * 0.5  # new storage, same version
+    check()
+    conv.weight = nn.Parameter(conv.weight.detach() + 1)  # a new Parameter
+    check()
+    conv.to(torch.float64)  # .to() swaps every storage
+    x = x.double()
+    check()
+    with torch.no_grad():
+        conv.weight.add_(1)  # in place after .to()
+    check()
+
+
+def test_no_grad_weight_is_cached_until_a_change():
+    """The folded weight is computed once per change, not per call."""
+    conv = WeightAlteredConv2d(4, 4, 1, frame_counts=(4, 8), init_std=0.2)
+    x = torch.randn(1, 4, 3, 3)
+    with torch.no_grad():
+        conv(x)
+        first = conv._inference_weight()
+        conv(x)
+        assert conv._inference_weight() is first
+        conv.load_state_dict(conv.state_dict())  # copies in place
+        assert conv._inference_weight() is not first
 
 
 # --- 3D: the same adapter as a depthwise 1x1x1 conv --------------------------

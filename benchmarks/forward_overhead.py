@@ -1,0 +1,116 @@
+"""Python overhead of FFN's branch forward over the stock TSM forward.
+
+At a tiny resolution (default 8 px) the kernels cost next to nothing, so
+what is left of a forward is its Python work: module calls, the frame-count
+switch, the rate-specific layers' dispatch, input checks. For every T of
+``--frames`` (default 4 8 16), FFN's ``model(x, mode='tensor',
+stage='head')`` and the stock TSM's (MMAction2's Recognizer2D + ResNetTSM at
+T, same depth and head) run interleaved on the same clip in eval mode under
+``no_grad``; the report is the per-forward difference FFN - TSM in
+microseconds (median of the paired rounds) and the ratio.
+
+``--profile`` also prints cProfile's top functions (by own time) of
+``--profile-calls`` FFN forwards at the highest T.
+
+Example::
+
+    python benchmarks/forward_overhead.py --repeats 300 --threads 1
+"""
+import cProfile
+import io
+import pstats
+
+import bench_models as bm
+import bench_timing as bt
+import torch
+
+
+def _profile(model, clips, calls: int, top: int) -> str:
+    """cProfile's top ``top`` functions by own time over ``calls``
+    forwards."""
+    profiler = cProfile.Profile()
+    with torch.no_grad():
+        profiler.enable()
+        for _ in range(calls):
+            model(clips, mode='tensor', stage='head')
+        profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats('tottime').print_stats(top)
+    return out.getvalue()
+
+
+def main(argv=None) -> dict:
+    parser = bt.common_parser(
+        __doc__.split('\n')[0], batch=1, size=8, repeats=200)
+    parser.add_argument(
+        '--frames',
+        type=int,
+        nargs='+',
+        default=[4, 8, 16],
+        help='frame counts T to time')
+    parser.add_argument(
+        '--profile',
+        action='store_true',
+        help="print cProfile's top functions of FFN's forward")
+    parser.add_argument(
+        '--profile-calls',
+        type=int,
+        default=200,
+        help='FFN forwards profiled with --profile')
+    parser.add_argument(
+        '--profile-top',
+        type=int,
+        default=25,
+        help='functions listed with --profile')
+    args = parser.parse_args(argv)
+    bt.check_common_args(args, min_size=1)
+    bad = [t for t in args.frames if t <= 0]
+    if bad:
+        raise SystemExit(f'--frames must be positive ints, got {bad[0]}')
+    if args.profile_calls <= 0 or args.profile_top <= 0:
+        raise SystemExit('--profile-calls and --profile-top must be positive')
+
+    ffn = bm.ffn_recognizer(args.depth, args.num_classes, args.device).eval()
+    sync = bt.synchronizer(args.device)
+    lines = [
+        '| T | TSM median us | FFN median us | FFN - TSM us, median '
+        '[IQR] of paired rounds | FFN / TSM, median [IQR] |',
+        '|---|---|---|---|---|',
+    ]
+    results = {}
+    for frames in args.frames:
+        tsm = bm.tsm_recognizer(args.depth, args.num_classes, frames,
+                                args.device).eval()
+        clips = bm.random_clips(args.batch, frames, args.size, args.device)
+
+        def run(model):
+            with torch.no_grad():
+                return model(clips, mode='tensor', stage='head')
+
+        times = bt.time_interleaved(
+            dict(ffn=lambda: run(ffn), tsm=lambda: run(tsm)), args.repeats,
+            args.warmup, sync)
+        stats = {name: bt.summary(values) for name, values in times.items()}
+        diff = bt.summary([(a - b) * 1e6
+                           for a, b in zip(times['ffn'], times['tsm'])])
+        ratio = bt.paired_ratio(times['ffn'], times['tsm'])
+        lines.append(
+            f'| {frames} | {stats["tsm"]["median"] * 1e6:.0f} | '
+            f'{stats["ffn"]["median"] * 1e6:.0f} | '
+            f'{diff["median"]:.0f} [{diff["q1"]:.0f}, {diff["q3"]:.0f}] | '
+            f'{ratio["median"]:.3f} [{ratio["q1"]:.3f}, {ratio["q3"]:.3f}] |')
+        results[frames] = dict(
+            times=times, stats=stats, diff_us=diff, ratio=ratio)
+    bt.report(f'Forward overhead at {args.size} px (eval, no_grad)', args,
+              lines, dict(per_frames=results))
+    if args.profile:
+        frames = max(args.frames)
+        clips = bm.random_clips(args.batch, frames, args.size, args.device)
+        print(f'\ncProfile of {args.profile_calls} FFN forwards at {frames} '
+              'frames, by own time:\n')
+        print(_profile(ffn, clips, args.profile_calls, args.profile_top))
+    return results
+
+
+if __name__ == '__main__':
+    main()

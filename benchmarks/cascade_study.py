@@ -213,7 +213,17 @@ def main():
 
 
 def write(out, results, args, seconds, train_seconds):
+    plots = ', '.join(f'`cascade_study_{name}_seed{args.seeds[0]}.png`'
+                      for name in results)
     lines = [
+        '# Cascade testing on generated sets', '',
+        'Written by `python benchmarks/cascade_study.py --seeds '
+        f"{' '.join(map(str, args.seeds))}` (method: its docstring). The "
+        'demo FFN (TSM-R18, counts 4, 8, 16, 32 px) per set and training '
+        'seed; `demo`: the four fades; `flash`: the fades and two classes '
+        'whose 3-frame flashes a 4-frame clip often misses. GFLOPs are '
+        'backbone GFLOPs per video, every count run included, relative to '
+        f'the highest count alone. Curves of the first seed: {plots}.', '',
         f'Seeds {args.seeds}; {MAX_DROP}-point allowance; thresholds picked '
         'on the calibration list (another 400 videos), top-1 and GFLOPs on '
         f'the 400 validation videos. Study wall time {seconds / 60:.0f} min '

@@ -69,6 +69,23 @@ def common_parser(description: str,
     return parser
 
 
+def add_frames_argument(parser: argparse.ArgumentParser) -> None:
+    """``--frames T [T ...]`` (default 4 8 16): the counts a benchmark
+    times; check them with :func:`check_frames`."""
+    parser.add_argument(
+        '--frames',
+        type=int,
+        nargs='+',
+        default=[4, 8, 16],
+        help='frame counts T to time')
+
+
+def check_frames(frames) -> None:
+    bad = [t for t in frames if t <= 0]
+    if bad:
+        raise SystemExit(f'--frames must be positive ints, got {bad[0]}')
+
+
 def check_common_args(args: argparse.Namespace, min_size: int = 32) -> None:
     """Reject values no benchmark can run with, naming what is expected.
 

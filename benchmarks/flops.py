@@ -68,9 +68,7 @@ def main(argv=None) -> dict:
         help='frame counts T to count')
     args = parser.parse_args(argv)
     bt.check_common_args(args)
-    bad = [t for t in args.frames if t <= 0]
-    if bad:
-        raise SystemExit(f'--frames must be positive ints, got {bad[0]}')
+    bt.check_frames(args.frames)
 
     ffn = bm.ffn_recognizer(args.depth, args.num_classes, args.device)
     lines = [

@@ -42,12 +42,7 @@ def _profile(model, clips, calls: int, top: int) -> str:
 def main(argv=None) -> dict:
     parser = bt.common_parser(
         __doc__.split('\n')[0], batch=1, size=8, repeats=200)
-    parser.add_argument(
-        '--frames',
-        type=int,
-        nargs='+',
-        default=[4, 8, 16],
-        help='frame counts T to time')
+    bt.add_frames_argument(parser)
     parser.add_argument(
         '--profile',
         action='store_true',
@@ -64,9 +59,7 @@ def main(argv=None) -> dict:
         help='functions listed with --profile')
     args = parser.parse_args(argv)
     bt.check_common_args(args, min_size=1)
-    bad = [t for t in args.frames if t <= 0]
-    if bad:
-        raise SystemExit(f'--frames must be positive ints, got {bad[0]}')
+    bt.check_frames(args.frames)
     if args.profile_calls <= 0 or args.profile_top <= 0:
         raise SystemExit('--profile-calls and --profile-top must be positive')
 

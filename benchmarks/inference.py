@@ -28,17 +28,10 @@ GOAL = 1.03
 
 def main(argv=None) -> dict:
     parser = bt.common_parser(__doc__.split('\n')[0], batch=1, repeats=20)
-    parser.add_argument(
-        '--frames',
-        type=int,
-        nargs='+',
-        default=[4, 8, 16],
-        help='frame counts T to time')
+    bt.add_frames_argument(parser)
     args = parser.parse_args(argv)
     bt.check_common_args(args)
-    bad = [t for t in args.frames if t <= 0]
-    if bad:
-        raise SystemExit(f'--frames must be positive ints, got {bad[0]}')
+    bt.check_frames(args.frames)
 
     ffn = bm.ffn_recognizer(args.depth, args.num_classes, args.device).eval()
     ffn_cfg = bm.ffn_recognizer_config(args.depth, args.num_classes)

@@ -75,21 +75,14 @@ def export_deployed(deployed: torch.nn.Module, model_cfg: dict, frames: int,
 
 def main(argv=None) -> dict:
     parser = bt.common_parser(__doc__.split('\n')[0], batch=1, repeats=20)
-    parser.add_argument(
-        '--frames',
-        type=int,
-        nargs='+',
-        default=[4, 8, 16],
-        help='frame counts T to time')
+    bt.add_frames_argument(parser)
     args = parser.parse_args(argv)
     if args.device != 'cpu':
         raise SystemExit(
             f'--device must be cpu, got {args.device!r}: this benchmark times '
             "onnxruntime's CPUExecutionProvider against PyTorch on CPU")
     bt.check_common_args(args)
-    bad = [t for t in args.frames if t <= 0]
-    if bad:
-        raise SystemExit(f'--frames must be positive ints, got {bad[0]}')
+    bt.check_frames(args.frames)
     ort = _require_onnx()
 
     ffn = bm.ffn_recognizer(args.depth, args.num_classes, args.device).eval()

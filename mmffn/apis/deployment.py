@@ -163,6 +163,13 @@ def deploy(config: Union[str, Config],
     if not isinstance(loaded, dict):
         raise ValueError(f'{checkpoint}: expected a state dict or a dict with '
                          f'"state_dict", got {type(loaded).__name__}')
+    meta = loaded.get('meta')
+    if meta is not None and not isinstance(meta, dict):
+        # Only a dict's plain entries are carried over (deployed_meta).
+        raise ValueError(
+            f"{checkpoint}'s meta is a {type(meta).__name__}, not a dict: "
+            'MMEngine checkpoints keep a dict there (epoch, iter, cfg, ...); '
+            'save the weights with meta=dict(...) or without meta')
     model = build_ffn(cfg, loaded)
     branch = model.backbone.branch_for(frames)
     per_count = model.backbone.input_frames(1) if isinstance(

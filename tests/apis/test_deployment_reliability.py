@@ -29,6 +29,8 @@ from mmengine.dataset import Compose
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
+from mmffn.apis import deploy
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'demo')
 
@@ -140,6 +142,19 @@ def test_deploy_refuses_to_replace_a_deployment_without_force(
         'ffn_x3d_demo_4f.pth', 'ffn_x3d_demo_4f.py', 'ffn_x3d_demo_8f.pth',
         'ffn_x3d_demo_8f.py'
     ]
+
+
+def test_a_checkpoint_meta_that_is_not_a_dict_is_named(x3d_files, tmp_path):
+    config, checkpoint = x3d_files
+    state_dict = torch.load(checkpoint, weights_only=True)['state_dict']
+    listed = str(tmp_path / 'listed_meta.pth')
+    torch.save({'state_dict': state_dict, 'meta': ['cfg']}, listed)
+    out = tmp_path / 'out'
+    with pytest.raises(
+            ValueError,
+            match=r"listed_meta\.pth's meta is a list, not a dict"):
+        deploy(config, listed, 4, str(out))
+    assert not out.exists()
 
 
 # A deployment killed in the middle of writing its checkpoint: torch.save

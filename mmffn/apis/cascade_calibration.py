@@ -140,18 +140,26 @@ def collect_cascade_records(config: str,
     return _records_from_results(metric.last_results, average)
 
 
+def _confidences(records: CascadeRecords) -> torch.Tensor:
+    """``(videos, counts)`` top class probabilities."""
+    return confidence(
+        records.scores.flatten(0, 1), records.average_clips,
+        'cascade_point').view(records.scores.shape[:2])
+
+
 def cascade_point(records: CascadeRecords,
-                  thresholds: Sequence[float]) -> Dict:
+                  thresholds: Sequence[float],
+                  sure: Optional[torch.Tensor] = None) -> Dict:
     """What a cascade with ``thresholds`` gives on the records: accuracy,
-    mean GFLOPs and frames per video, and each count's share."""
+    mean GFLOPs and frames per video, and each count's share. ``sure``:
+    the records' confidences when already computed (a sweep)."""
     counts = records.counts
     if len(thresholds) != len(counts) - 1:
         raise ValueError(f'thresholds needs {len(counts) - 1} values (one '
                          f'per count but the last of {counts}), got '
                          f'{tuple(thresholds)}')
-    sure = confidence(
-        records.scores.flatten(0, 1), records.average_clips,
-        'cascade_point').view(records.scores.shape[:2])
+    if sure is None:
+        sure = _confidences(records)
     stops = torch.full_like(records.labels, len(counts) - 1)
     for step in reversed(range(len(counts) - 1)):
         stops = torch.where(sure[:, step] >= thresholds[step],
@@ -196,7 +204,8 @@ def sweep_cascade(records: CascadeRecords,
                              f'probabilities), got {value!r}')
     combos = itertools.product(
         sorted(set(grid)), repeat=len(records.counts) - 1)
-    return [cascade_point(records, combo) for combo in combos]
+    sure = _confidences(records)  # once for every point
+    return [cascade_point(records, combo, sure) for combo in combos]
 
 
 def pick_thresholds(points: Sequence[Dict], reference_accuracy: float,

@@ -68,6 +68,16 @@ def run_tool(args, timeout=600, env=None, check=True):
     return proc
 
 
+def repo_tool(name: str):
+    """``tools/<name>.py`` imported as a module (to call its ``main``)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        f'mmffn_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 def free_port() -> int:
     """A TCP port free now, for a distributed run's master: tests running
     side by side (pytest -n) must not share one."""

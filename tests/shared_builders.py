@@ -36,9 +36,11 @@ def randomise_norms(model: torch.nn.Module, seed: int = 0):
 
 def recognizer_ffn_cfg(backbone: dict,
                        in_channels: int,
-                       num_classes: int = 5) -> dict:
-    """A small RecognizerFFN config around ``backbone`` (its counts ending
-    at 8 frames): TSMHead without dropout, NCHW preprocessor."""
+                       num_classes: int = 5,
+                       num_segments: int = 8,
+                       average_clips: str = 'prob') -> dict:
+    """A small RecognizerFFN config around ``backbone`` (its highest count
+    ``num_segments``): TSMHead without dropout, NCHW preprocessor."""
     return dict(
         type='RecognizerFFN',
         backbone=backbone,
@@ -46,9 +48,9 @@ def recognizer_ffn_cfg(backbone: dict,
             type='TSMHead',
             num_classes=num_classes,
             in_channels=in_channels,
-            num_segments=8,
+            num_segments=num_segments,
             dropout_ratio=0.0,
-            average_clips='prob'),
+            average_clips=average_clips),
         data_preprocessor=dict(
             type='ActionDataPreprocessor', format_shape='NCHW'))
 

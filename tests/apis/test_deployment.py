@@ -4,7 +4,6 @@ model (TSM here).
 The deployed config and checkpoint are loaded in a fresh interpreter that
 never imports mmffn, and must reproduce the FFN model at that frame count.
 """
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -15,6 +14,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from e2e_helpers import repo_tool
 from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from shared_builders import TINY_SLOWFAST, TINY_X3D, recognizer_ffn_cfg
@@ -396,10 +396,7 @@ def test_stock_test_tool_runs_the_deployed_config_without_mmffn(
 
 def test_command_line(ffn_files, tmp_path, capsys):
     config, checkpoint, _ = ffn_files
-    spec = importlib.util.spec_from_file_location(
-        'deploy_tool', osp.join(REPO, 'tools', 'deploy.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = repo_tool('deploy')
     assert tool.main(
         [config, checkpoint, '--frames', '8', '--out-dir',
          str(tmp_path)]) == 0

@@ -12,7 +12,6 @@
 Everything goes through the command line (``tools/deploy.py``'s ``main``) and
 MMAction2's own APIs.
 """
-import importlib.util
 import logging
 import os
 import os.path as osp
@@ -22,6 +21,7 @@ import textwrap
 
 import pytest
 import torch
+from e2e_helpers import repo_tool
 from mmaction.apis import inference_recognizer, init_recognizer
 from mmaction.registry import MODELS
 from mmengine.config import Config
@@ -36,11 +36,7 @@ DEMO = osp.join(REPO, 'configs', 'demo')
 
 
 def _deploy_tool():
-    spec = importlib.util.spec_from_file_location(
-        'deploy_tool', osp.join(REPO, 'tools', 'deploy.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return repo_tool('deploy')
 
 
 def _save_ffn(cfg: Config, path: str, seed: int = 0) -> torch.nn.Module:

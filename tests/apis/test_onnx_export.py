@@ -2,7 +2,6 @@
 stock model as an ONNX file whose class scores are PyTorch's at any batch
 size, and which onnxruntime runs where neither mmffn nor MMAction2 (nor
 torch) can be imported."""
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -12,6 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from e2e_helpers import repo_tool
 from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -200,11 +200,7 @@ def test_deployed_onnx_matches_pytorch_at_another_batch_size(family, tmp_path):
 
 
 def _deploy_tool():
-    spec = importlib.util.spec_from_file_location(
-        'deploy_tool', osp.join(REPO, 'tools', 'deploy.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return repo_tool('deploy')
 
 
 def test_command_line_onnx_and_refusal_without_force(tmp_path, capsys):

@@ -12,7 +12,7 @@ from mmengine.registry import init_default_scope
 import mmffn  # noqa: F401
 from mmffn.apis import cascade_model, frame_flexible_model
 from mmffn.models.recognizers.cascade import backbone_gflops
-from tests.shared_builders import TINY_SLOWFAST
+from tests.shared_builders import TINY_SLOWFAST, recognizer_ffn_cfg
 
 COUNTS = (4, 8, 16)
 NUM_CLASSES = 5
@@ -22,18 +22,9 @@ SIZE = 16  # ResNet-18 still ends at 1x1 px; keeps the file fast
 def tsm(test_cfg=None, average_clips='prob'):
     init_default_scope('mmaction')
     cfg = dict(
-        type='RecognizerFFN',
-        backbone=dict(
-            type='ResNetTSM_FFN', depth=18, num_segments_list=COUNTS),
-        cls_head=dict(
-            type='TSMHead',
-            num_classes=NUM_CLASSES,
-            in_channels=512,
-            num_segments=COUNTS[-1],
-            dropout_ratio=0.0,
-            average_clips=average_clips),
-        data_preprocessor=dict(
-            type='ActionDataPreprocessor', format_shape='NCHW'),
+        recognizer_ffn_cfg(
+            dict(type='ResNetTSM_FFN', depth=18, num_segments_list=COUNTS),
+            512, NUM_CLASSES, COUNTS[-1], average_clips),
         test_cfg=test_cfg)
     torch.manual_seed(0)
     model = MODELS.build(cfg)

@@ -5,7 +5,11 @@ they differ only in what FFN adds (rate-specific BatchNorm, weight
 alteration, multi-count training). No pretrained weights are loaded: the
 timing does not depend on the values.
 """
+import argparse
+from typing import Callable, Optional
+
 import torch
+from bench_timing import AMP_DTYPES
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmengine.logging import MMLogger
@@ -112,14 +116,88 @@ def sgd(model: torch.nn.Module) -> torch.optim.Optimizer:
         model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
 
-def training_step(model, optimizer, inputs, data_samples) -> None:
-    """Forward + backward + SGD step of one batch.
+class Speed:
+    """The ``--amp``/``--channels-last``/``--compile`` options of a
+    benchmark (``bench_timing.add_speed_options``), applied alike to every
+    model it times.
+
+    Args:
+        args (argparse.Namespace): Parsed options (``device`` included).
+    """
+
+    def __init__(self, args) -> None:
+        self.device_type = torch.device(args.device).type
+        self.dtype = AMP_DTYPES[args.amp]
+        self.channels_last = args.channels_last
+        self.compile_backend = args.compile_backend if args.compile else None
+
+    @classmethod
+    def default(cls, device: str = 'cpu') -> 'Speed':
+        """fp32, contiguous, eager."""
+        return cls(
+            argparse.Namespace(
+                device=device,
+                amp='fp32',
+                channels_last=False,
+                compile=False,
+                compile_backend='inductor'))
+
+    def model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` in the memory format asked for (in place)."""
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
+    def compiled(self, function):
+        """``function`` compiled as asked for (``torch.compile``), else
+        itself."""
+        if self.compile_backend is None:
+            return function
+        return torch.compile(function, backend=self.compile_backend)
+
+    def autocast(self):
+        """The autocast context of ``--amp`` (disabled for fp32)."""
+        return torch.autocast(
+            self.device_type,
+            dtype=self.dtype or torch.float32,
+            enabled=self.dtype is not None)
+
+    def scaler(self):
+        """A gradient scaler for fp16 training, None otherwise."""
+        if self.dtype is torch.float16:
+            return torch.amp.GradScaler(self.device_type)
+        return None
+
+
+def training_step_fn(model: torch.nn.Module,
+                     inputs: torch.Tensor,
+                     data_samples: list,
+                     speed: Optional[Speed] = None) -> Callable[[], None]:
+    """A function that runs one training step of ``model`` on one batch:
+    zero_grad + forward + loss + backward + SGD step (:func:`sgd`).
 
     ``model.loss`` is RecognizerFFN's multi-count loss for FFN (inputs of
-    ``sum(frame_counts)`` frames) and Recognizer2D's CE for TSM.
+    ``sum(frame_counts)`` frames) and Recognizer2D's CE for TSM. With
+    ``speed``: the forward and loss run under its autocast, compiled if
+    asked for, and an fp16 loss is scaled as MMEngine's AmpOptimWrapper
+    does.
     """
-    optimizer.zero_grad(set_to_none=True)
-    losses = model.loss(inputs, data_samples)
-    loss = sum(value for key, value in losses.items() if 'loss' in key)
-    loss.backward()
-    optimizer.step()
+    speed = speed or Speed.default()
+    optimizer = sgd(model)
+    loss_fn = speed.compiled(model.loss)
+    scaler = speed.scaler()
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with speed.autocast():
+            losses = loss_fn(inputs, data_samples)
+            loss = sum(value for key, value in losses.items() if 'loss' in key)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+    return step

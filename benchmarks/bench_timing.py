@@ -80,6 +80,44 @@ def add_frames_argument(parser: argparse.ArgumentParser) -> None:
         help='frame counts T to time')
 
 
+AMP_DTYPES = dict(fp32=None, bf16=torch.bfloat16, fp16=torch.float16)
+
+
+def add_speed_options(parser: argparse.ArgumentParser) -> None:
+    """``--amp``, ``--channels-last``, ``--compile``: how people train and
+    serve at scale, applied alike to FFN and the stock model (check them
+    with :func:`check_speed_options`; apply with ``bench_models``)."""
+    parser.add_argument(
+        '--amp',
+        choices=tuple(AMP_DTYPES),
+        default='fp32',
+        help='autocast dtype (fp16 trains with a gradient scaler, as '
+        "MMEngine's AmpOptimWrapper; CUDA only)")
+    parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='convert the models to the channels_last memory format')
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='torch.compile each model call (the training step\'s forward '
+        'and loss, or the test forward) as MMEngine\'s compile=True does')
+    parser.add_argument(
+        '--compile-backend',
+        default='inductor',
+        help='torch.compile backend with --compile (default: inductor)')
+
+
+def check_speed_options(args: argparse.Namespace) -> None:
+    """Reject option values the device cannot run, naming the fix."""
+    if args.amp == 'fp16' and not args.device.startswith('cuda'):
+        raise SystemExit('--amp fp16 needs --device cuda (CPU autocast '
+                         'trains in bf16: use --amp bf16)')
+    if not args.compile and args.compile_backend != 'inductor':
+        raise SystemExit(f'--compile-backend {args.compile_backend} is only '
+                         'read with --compile; add --compile')
+
+
 def check_frames(frames) -> None:
     bad = [t for t in frames if t <= 0]
     if bad:

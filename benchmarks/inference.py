@@ -13,6 +13,9 @@ through ``model(inputs, mode='tensor', stage='head')``:
 
 Goal: FFN / TSM <= 1.03 at every T.
 
+``--amp``, ``--channels-last`` and ``--compile`` (``torch.compile`` of each
+model) apply to every contender alike.
+
 Example::
 
     python benchmarks/inference.py --depth 50 --size 112 --batch 1
@@ -29,24 +32,34 @@ GOAL = 1.03
 def main(argv=None) -> dict:
     parser = bt.common_parser(__doc__.split('\n')[0], batch=1, repeats=20)
     bt.add_frames_argument(parser)
+    bt.add_speed_options(parser)
     args = parser.parse_args(argv)
     bt.check_common_args(args)
     bt.check_frames(args.frames)
+    bt.check_speed_options(args)
+    speed = bm.Speed(args)
 
-    ffn = bm.ffn_recognizer(args.depth, args.num_classes, args.device).eval()
+    ffn = speed.model(
+        bm.ffn_recognizer(args.depth, args.num_classes, args.device).eval())
     ffn_cfg = bm.ffn_recognizer_config(args.depth, args.num_classes)
     sync = bt.synchronizer(args.device)
     lines = [bt.TIME_HEADER]
     results = {}
     for frames in args.frames:
-        tsm = bm.tsm_recognizer(args.depth, args.num_classes, frames,
-                                args.device).eval()
-        deployed = build_deployed(ffn, ffn_cfg, frames).to(args.device)
+        tsm = speed.model(
+            bm.tsm_recognizer(args.depth, args.num_classes, frames,
+                              args.device).eval())
+        deployed = speed.model(
+            build_deployed(ffn, ffn_cfg, frames).to(args.device))
         clips = bm.random_clips(args.batch, frames, args.size, args.device)
-        models = dict(ffn=ffn, tsm=tsm, deployed=deployed)
+        models = {
+            name: speed.compiled(model)
+            for name, model in dict(ffn=ffn, tsm=tsm,
+                                    deployed=deployed).items()
+        }
 
         def run(model):
-            with torch.no_grad():
+            with torch.no_grad(), speed.autocast():
                 return model(clips, mode='tensor', stage='head')
 
         times = bt.time_interleaved(

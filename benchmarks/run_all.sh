@@ -24,10 +24,20 @@ case "${1:-cpu}" in
     $PY flops.py --depth 50 --size 224
     ;;
   gpu)
-    $PY train_step.py --depth 50 --size 224 --batch 8 --repeats 20 --separate --device cuda
-    $PY train_memory.py --depth 50 --size 224 --batch 8 --repeats 3 --device cuda
-    $PY inference.py --depth 50 --size 224 --batch 1 --repeats 50 --device cuda
-    $PY inference.py --depth 50 --size 224 --batch 16 --repeats 20 --device cuda
+    # fp32, then bf16 autocast (AMP), channels_last, and torch.compile of the
+    # training step's forward and loss: each FFN against the stock TSM under
+    # the same settings, in the same run.
+    GPU="--depth 50 --size 224 --device cuda"
+    $PY train_step.py $GPU --batch 8 --repeats 20 --separate
+    $PY train_step.py $GPU --batch 8 --repeats 20 --separate --amp bf16
+    $PY train_step.py $GPU --batch 8 --repeats 20 --amp bf16 --channels-last
+    $PY train_step.py $GPU --batch 8 --repeats 10 --warmup 3 --amp bf16 --compile
+    $PY train_memory.py $GPU --batch 8 --repeats 2
+    $PY train_memory.py $GPU --batch 8 --repeats 2 --amp bf16
+    $PY inference.py $GPU --batch 1 --repeats 50
+    $PY inference.py $GPU --batch 1 --repeats 50 --amp bf16
+    $PY inference.py $GPU --batch 16 --repeats 20
+    $PY inference.py $GPU --batch 16 --repeats 20 --amp bf16 --channels-last
     $PY data_pipeline.py --size 224 --video-size 256 --video-frames 64 --repeats 50
     $PY flops.py --depth 50 --size 224 --device cuda
     ;;

@@ -51,10 +51,10 @@ def measure_one(args) -> int:
         model = bm.tsm_recognizer(args.depth, args.num_classes,
                                   bm.FRAME_COUNTS[-1], args.device)
         frames = bm.FRAME_COUNTS[-1]
-    model.train()
-    optimizer = bm.sgd(model)
+    model = bm.Speed(args).model(model.train())
     inputs = bm.random_clips(args.batch, frames, args.size, args.device)
     samples = bm.labelled_samples(args.batch, args.num_classes)
+    step = bm.training_step_fn(model, inputs, samples, bm.Speed(args))
     gc.collect()
     if args.device.startswith('cuda'):
         torch.cuda.synchronize(args.device)
@@ -65,7 +65,7 @@ def measure_one(args) -> int:
         with open('/proc/self/clear_refs', 'w') as f:
             f.write('5')  # reset VmHWM to the current RSS
     for _ in range(args.steps):
-        bm.training_step(model, optimizer, inputs, samples)
+        step()
     if args.device.startswith('cuda'):
         torch.cuda.synchronize(args.device)
         return torch.cuda.max_memory_allocated(args.device) - before
@@ -75,10 +75,13 @@ def measure_one(args) -> int:
 def _child_command(args, model: str) -> list:
     command = [sys.executable, __file__, '--child', '--model', model]
     for name in ('depth', 'size', 'batch', 'num_classes', 'device', 'steps',
-                 'threads'):
+                 'threads', 'amp', 'compile_backend'):
         value = getattr(args, name)
         if value is not None:
             command += ['--' + name.replace('_', '-'), str(value)]
+    for flag in ('channels_last', 'compile'):
+        if getattr(args, flag):
+            command.append('--' + flag.replace('_', '-'))
     return command
 
 
@@ -94,8 +97,10 @@ def main(argv=None) -> dict:
     parser.add_argument(
         '--model', choices=('ffn', 'tsm'),
         help=argparse.SUPPRESS)  # with --child
+    bt.add_speed_options(parser)
     args = parser.parse_args(argv)
     bt.check_common_args(args)
+    bt.check_speed_options(args)
     if args.steps <= 0:
         raise SystemExit(f'--steps must be a positive int, got {args.steps}')
     if args.child:

@@ -12,6 +12,10 @@ three counts separately, which is what FFN's three passes amount to. Small
 clips use the CPU less efficiently than large ones, so at small sizes this
 exceeds 1.75x too, and it is the floor that FFN can be held to there.
 
+``--amp bf16`` (autocast; ``fp16`` adds a gradient scaler), ``--channels-last``
+and ``--compile`` (``torch.compile`` of each model's forward and loss) apply
+to every contender alike.
+
 Example::
 
     python benchmarks/train_step.py --depth 18 --size 64 --batch 2
@@ -25,7 +29,7 @@ FLOOR = sum(bm.FRAME_COUNTS) / bm.FRAME_COUNTS[-1]
 GOAL = 1.80
 
 
-def separate_steps(args, ffn_inputs, samples):
+def separate_steps(args, ffn_inputs, samples, speed):
     """One training step of each stock TSM on FFN's clip of its count."""
     steps = []
     start = 0
@@ -33,12 +37,13 @@ def separate_steps(args, ffn_inputs, samples):
         model = bm.tsm_recognizer(args.depth, args.num_classes, count,
                                   args.device).train()
         clips = ffn_inputs[:, start:start + count].contiguous()
-        steps.append((model, bm.sgd(model), clips))
+        steps.append(
+            bm.training_step_fn(speed.model(model), clips, samples, speed))
         start += count
 
     def run():
-        for model, optimizer, clips in steps:
-            bm.training_step(model, optimizer, clips, samples)
+        for step in steps:
+            step()
 
     return run
 
@@ -49,25 +54,30 @@ def main(argv=None) -> dict:
         '--separate',
         action='store_true',
         help='also time three stock TSMs at 4, 8, 16 frames')
+    bt.add_speed_options(parser)
     args = parser.parse_args(argv)
     bt.check_common_args(args)
+    bt.check_speed_options(args)
+    speed = bm.Speed(args)
 
-    ffn = bm.ffn_recognizer(args.depth, args.num_classes, args.device).train()
-    tsm = bm.tsm_recognizer(args.depth, args.num_classes, bm.FRAME_COUNTS[-1],
-                            args.device).train()
+    ffn = speed.model(
+        bm.ffn_recognizer(args.depth, args.num_classes, args.device).train())
+    tsm = speed.model(
+        bm.tsm_recognizer(args.depth, args.num_classes, bm.FRAME_COUNTS[-1],
+                          args.device).train())
     ffn_inputs = bm.random_clips(args.batch, sum(bm.FRAME_COUNTS), args.size,
                                  args.device)
     # The same frames: TSM gets the 16-frame clip FFN also trains on.
     tsm_inputs = ffn_inputs[:, -bm.FRAME_COUNTS[-1]:].contiguous()
     samples = bm.labelled_samples(args.batch, args.num_classes)
-    ffn_opt, tsm_opt = bm.sgd(ffn), bm.sgd(tsm)
 
     contenders = {
-        'ffn': lambda: bm.training_step(ffn, ffn_opt, ffn_inputs, samples),
-        'tsm': lambda: bm.training_step(tsm, tsm_opt, tsm_inputs, samples),
+        'ffn': bm.training_step_fn(ffn, ffn_inputs, samples, speed),
+        'tsm': bm.training_step_fn(tsm, tsm_inputs, samples, speed),
     }
     if args.separate:
-        contenders['separate'] = separate_steps(args, ffn_inputs, samples)
+        contenders['separate'] = separate_steps(args, ffn_inputs, samples,
+                                                speed)
     times = bt.time_interleaved(contenders, args.repeats, args.warmup,
                                 bt.synchronizer(args.device))
     stats = {name: bt.summary(values) for name, values in times.items()}

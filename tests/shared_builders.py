@@ -55,6 +55,50 @@ def recognizer_ffn_cfg(backbone: dict,
             type='ActionDataPreprocessor', format_shape='NCHW'))
 
 
+def tsm_r18_cfgs(counts=(4, 8, 16)) -> tuple:
+    """(FFN, stock) configs of the same R18 TSM: ``RecognizerFFN`` trained
+    at ``counts``, and MMAction2's ``Recognizer2D`` at the highest count
+    with the same head."""
+    ffn = recognizer_ffn_cfg(
+        dict(type='ResNetTSM_FFN', depth=18, num_segments_list=counts),
+        in_channels=512,
+        num_segments=counts[-1])
+    stock = dict(
+        type='Recognizer2D',
+        backbone=dict(
+            type='ResNetTSM',
+            depth=18,
+            num_segments=counts[-1],
+            pretrained=None,
+            pretrained2d=False),
+        cls_head=copy.deepcopy(ffn['cls_head']))
+    return ffn, stock
+
+
+def build_for_training(cfg: dict, seed: int = 0) -> torch.nn.Module:
+    """``cfg`` built in mmaction's scope, initialised from ``seed``, in
+    training mode."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmaction')
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model.train()
+
+
+def labelled_samples(n: int, clip_lens=(4, 8, 16), num_classes: int = 3):
+    """``n`` training data samples with labels ``i % num_classes`` and the
+    sampler's ``clip_lens``."""
+    from mmaction.structures import ActionDataSample
+    samples = []
+    for i in range(n):
+        sample = ActionDataSample().set_gt_label(
+            torch.tensor([i % num_classes]))
+        sample.set_metainfo(dict(clip_lens=tuple(clip_lens)))
+        samples.append(sample)
+    return samples
+
+
 # Tiny stock Recognizer3D configs (3 classes, 32 px clips): SlowFast with
 # resample_rate=speed_ratio=4 (the paper's 4/8/16 slow, 16/32/64 fast
 # layout) and X3D.

@@ -4,11 +4,13 @@ torch) code, and :func:`apply_all`, the one entry point.
 One module per concern: :mod:`.stack` (fixes without which the stack does not
 run), :mod:`.checkpoints` (atomic saves, checkpoint errors), :mod:`.videos`
 (video errors, ``SampleFrames`` counts), :mod:`.recognizer2d` (multi-rate
-clips given to a stock ``Recognizer2D``); :mod:`.guard` holds the version
+clips given to a stock ``Recognizer2D``), :mod:`.amp` (bfloat16 mixed
+precision); :mod:`.guard` holds the version
 guard and :func:`~.guard.wrap_once`, which every patch uses. Nothing edits
 installed files. The list, with upstream references and tests:
 ``docs/upstream_fixes.md``.
 """
+from .amp import accept_bfloat16_scores_in_head_losses
 from .checkpoints import (check_what_runner_checkpoints_hold,
                           name_the_file_in_checkpoint_errors,
                           save_checkpoints_atomically)
@@ -36,6 +38,7 @@ PATCHES = (
     name_the_file_in_decode_errors,
     check_sample_frames_counts,
     refuse_multi_rate_inputs_in_recognizer2d,
+    accept_bfloat16_scores_in_head_losses,
 )
 
 

@@ -43,6 +43,23 @@ def test_train_step(tmp_path):
 
 
 @pytest.mark.slow
+def test_train_step_with_amp_and_channels_last(tmp_path):
+    # bf16 autocast needs mmffn.patches.amp (MMAction2's head accuracies
+    # read the scores in numpy). --compile is left out here: compiling
+    # takes most of a minute; tests/models/recognizers/
+    # test_recognizer_compile.py compiles FFN's training step.
+    report = run_benchmark(
+        'train_step.py', TINY + [
+            '--batch', '1', '--repeats', '2', '--warmup', '1', '--amp', 'bf16',
+            '--channels-last'
+        ], tmp_path)
+    settings = report['settings']
+    assert (settings['amp'], settings['channels_last'],
+            settings['compile']) == ('bf16', True, False)
+    assert {len(t) for t in report['results']['times'].values()} == {2}
+
+
+@pytest.mark.slow
 def test_train_memory(tmp_path):
     report = run_benchmark(
         'train_memory.py',
@@ -60,6 +77,18 @@ def test_inference_includes_the_deployed_model(tmp_path):
     per_frames = report['results']['per_frames']
     assert set(per_frames) == {'4', '6'}
     assert set(per_frames['6']['ratios']) == {'ffn', 'deployed'}
+
+
+@pytest.mark.slow
+def test_inference_under_bf16_autocast_and_channels_last(tmp_path):
+    report = run_benchmark(
+        'inference.py', TINY + [
+            '--frames', '4', '--repeats', '2', '--warmup', '1', '--amp',
+            'bf16', '--channels-last'
+        ], tmp_path)
+    assert report['settings']['amp'] == 'bf16'
+    assert set(
+        report['results']['per_frames']['4']['ratios']) == {'ffn', 'deployed'}
 
 
 @pytest.mark.slow
@@ -170,3 +199,20 @@ def test_bad_arguments_are_named(tmp_path):
                           timeout=120)
     assert proc.returncode != 0
     assert '--batch must be a positive int, got 0' in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('args, message', [
+    (['--amp', 'fp16'], '--amp fp16 needs --device cuda'),
+    (['--compile-backend', 'eager'], 'only read with --compile'),
+])
+def test_speed_options_the_device_cannot_run_are_named(args, message):
+    proc = subprocess.run(
+        [sys.executable,
+         osp.join(REPO, 'benchmarks', 'train_step.py')] + args,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120)
+    assert proc.returncode != 0
+    assert message in proc.stderr

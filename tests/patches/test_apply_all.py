@@ -43,10 +43,11 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 def _targets():
     """The current value of every target, in this process."""
+    from mmaction.models.heads.base import BaseHead
     from mmaction.models.recognizers import Recognizer2D
     namespace = {}
     exec(IMPORTS + TARGETS_FUNCTION, namespace)
-    return namespace['targets']() + [Recognizer2D.loss]
+    return namespace['targets']() + [Recognizer2D.loss, BaseHead.loss_by_feat]
 
 
 def test_patches_are_applied_in_order():
@@ -62,6 +63,7 @@ def test_patches_are_applied_in_order():
         'name_the_file_in_decode_errors',
         'check_sample_frames_counts',
         'refuse_multi_rate_inputs_in_recognizer2d',
+        'accept_bfloat16_scores_in_head_losses',
     ]
 
 

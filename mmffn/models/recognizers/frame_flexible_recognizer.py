@@ -51,6 +51,12 @@ class _head_segments:
         return False
 
 
+def _loss_suffix(count: int, counts: Tuple[int, ...]) -> str:
+    """How a count's losses are named: ``loss_cls`` for the highest count,
+    ``loss_cls_8f`` for 8 frames below it."""
+    return '' if count == counts[-1] else f'_{count}f'
+
+
 class FrameFlexibleRecognizerMixin:
     """Multi-count training and any-count testing on top of a stock
     MMAction2 recognizer (``class R(FrameFlexibleRecognizerMixin,
@@ -263,19 +269,34 @@ class FrameFlexibleRecognizerMixin:
                 with _head_segments(self.cls_head, count):
                     aux = head_kwargs.pop('loss_aux', {})
                     logits[count] = self.cls_head(feats, **head_kwargs)
-            suffix = '' if count == counts[-1] else f'_{count}f'
             if not frozen:
+                suffix = _loss_suffix(count, counts)
                 losses.update({name + suffix: v for name, v in aux.items()})
-            if self.supervision == 'every' or (self.supervision == 'highest'
-                                               and count == counts[-1]):
-                losses.update({
-                    name + suffix: value
-                    for name, value in self.cls_head.loss_by_feat(
-                        logits[count], data_samples).items()
-                })
+            if self.supervision == 'every':
+                losses.update(self._head_losses(logits, count, data_samples))
+        if self.supervision == 'highest':
+            # After the loop, not in it: the head's accuracies leave the
+            # graph under torch.compile (numpy), and a graph break inside a
+            # loop makes it run the whole loss eagerly, compiling each pass
+            # apart with a dynamic frame axis. Same keys in the same order.
+            # (Assigned first: the graph resumes with no dict method on its
+            # stack, which would recompile it every step.)
+            head_losses = self._head_losses(logits, counts[-1], data_samples)
+            losses.update(head_losses)
         if self.distill_loss is not None:
             losses.update(self.distill_loss(logits))
         return losses
+
+    def _head_losses(self, logits: Dict[int, torch.Tensor], count: int,
+                     data_samples: SampleList) -> Dict[str, torch.Tensor]:
+        """The head's own losses and accuracies on ``count``'s logits,
+        named with the count's suffix."""
+        suffix = _loss_suffix(count, self.frame_counts)
+        return {
+            name + suffix: value
+            for name, value in self.cls_head.loss_by_feat(
+                logits[count], data_samples).items()
+        }
 
     def train_step(self, data, optim_wrapper) -> Dict[str, torch.Tensor]:
         """MMEngine's training step; with nothing trainable

@@ -9,6 +9,7 @@ import mmffn  # noqa: F401
 from mmffn.apis import (fixed_frames_loader, fixed_frames_pipeline,
                         multi_rate_pipeline)
 from mmffn.models.families import FAMILIES, input_frames_per_count
+from tests.e2e_helpers import repo_tool
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FFN_CONFIGS = sorted(
@@ -283,12 +284,7 @@ def test_demo_models_build_and_pair_up(name):
 
 def _demo_tool():
     """tools/demo.py as a module (its MODELS: the pairs it trains)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'demo', osp.join(REPO, 'tools', 'demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    return demo
+    return repo_tool('demo')
 
 
 def test_demo_pairs_differ_only_in_ffn_parts():

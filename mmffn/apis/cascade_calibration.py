@@ -140,11 +140,12 @@ def collect_cascade_records(config: str,
     return _records_from_results(metric.last_results, average)
 
 
-def _confidences(records: CascadeRecords) -> torch.Tensor:
-    """``(videos, counts)`` top class probabilities."""
+def _confidences(records: CascadeRecords, caller: str) -> torch.Tensor:
+    """``(videos, counts)`` top class probabilities (``caller`` names the
+    function in errors)."""
     return confidence(
         records.scores.flatten(0, 1), records.average_clips,
-        'cascade_point').view(records.scores.shape[:2])
+        caller).view(records.scores.shape[:2])
 
 
 def cascade_point(records: CascadeRecords,
@@ -159,7 +160,7 @@ def cascade_point(records: CascadeRecords,
                          f'per count but the last of {counts}), got '
                          f'{tuple(thresholds)}')
     if sure is None:
-        sure = _confidences(records)
+        sure = _confidences(records, 'cascade_point')
     stops = torch.full_like(records.labels, len(counts) - 1)
     for step in reversed(range(len(counts) - 1)):
         stops = torch.where(sure[:, step] >= thresholds[step],
@@ -204,7 +205,7 @@ def sweep_cascade(records: CascadeRecords,
                              f'probabilities), got {value!r}')
     combos = itertools.product(
         sorted(set(grid)), repeat=len(records.counts) - 1)
-    sure = _confidences(records)  # once for every point
+    sure = _confidences(records, 'sweep_cascade')  # once for every point
     return [cascade_point(records, combo, sure) for combo in combos]
 
 

@@ -83,6 +83,19 @@ def test_grid_thresholds_outside_zero_one_are_named(grid):
         sweep_cascade(hand_records(), grid)
 
 
+@pytest.mark.parametrize('function, args', [
+    (cascade_point, ((0.5, 0.5), )),
+    (sweep_cascade, ((0.5, ), )),
+])
+def test_records_without_one_score_per_video_name_the_function(function, args):
+    records = hand_records()._replace(average_clips=None)
+    with pytest.raises(
+            ValueError,
+            match=rf"^{function.__name__}: .* must be 'prob' or 'score', "
+            'got None'):
+        function(records, *args)
+
+
 def test_thresholds_of_the_wrong_length_are_named():
     with pytest.raises(ValueError, match=r'needs 2 values .* got \(0.5,\)'):
         cascade_point(hand_records(), (0.5, ))

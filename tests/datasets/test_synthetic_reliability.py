@@ -2,7 +2,6 @@
 mmffn.datasets.synthetic) never leaves or reuses a half-written set and never
 writes into a folder that is not its own (issue 26, item 8)."""
 import hashlib
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,8 +11,8 @@ import pytest
 
 from mmffn.datasets import synthetic
 from mmffn.datasets.synthetic import generate_temporal_video_dataset
+from tests.e2e_helpers import repo_tool
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ARGS = dict(num_train=8, num_val=4, num_frames=6, size=32)
 
 
@@ -124,10 +123,7 @@ def test_the_manifest_records_every_file(tmp_path):
 
 
 def _generate_demo_data(monkeypatch, argv):
-    spec = importlib.util.spec_from_file_location(
-        'generate_demo_data', osp.join(REPO, 'tools', 'generate_demo_data.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = repo_tool('generate_demo_data')
     monkeypatch.setattr(sys, 'argv', ['generate_demo_data.py'] + argv)
     tool.main()
 

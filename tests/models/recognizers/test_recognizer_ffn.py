@@ -12,6 +12,7 @@ from mmengine.registry import init_default_scope
 
 import mmffn  # noqa: F401
 from mmffn.apis import build_deployed
+from tests.shared_builders import recognizer_ffn_cfg
 
 COUNTS = (4, 8, 16)
 NUM_CLASSES = 5
@@ -19,19 +20,11 @@ NUM_CLASSES = 5
 
 def build_model(**overrides):
     init_default_scope('mmaction')
-    cfg = dict(
-        type='RecognizerFFN',
-        backbone=dict(
-            type='ResNetTSM_FFN', depth=18, num_segments_list=COUNTS),
-        cls_head=dict(
-            type='TSMHead',
-            num_classes=NUM_CLASSES,
-            in_channels=512,
-            num_segments=COUNTS[-1],
-            dropout_ratio=0.0,
-            average_clips='prob'),
-        data_preprocessor=dict(
-            type='ActionDataPreprocessor', format_shape='NCHW'))
+    cfg = recognizer_ffn_cfg(
+        dict(type='ResNetTSM_FFN', depth=18, num_segments_list=COUNTS),
+        in_channels=512,
+        num_classes=NUM_CLASSES,
+        num_segments=COUNTS[-1])
     cfg.update(overrides)
     torch.manual_seed(0)
     model = MODELS.build(cfg)

@@ -253,6 +253,12 @@ class WeightAlteredConv(RateSpecificLayer):
         input is the smaller tensor (see the module docstring).
         """
         if not torch.is_grad_enabled():
+            if torch.compiler.is_compiling():
+                # torch.compile cannot trace the cache's version and storage
+                # checks (a graph break per conv); in a graph the fold is
+                # one multiply.
+                return self._conv_forward(x, self.altered_weight(),
+                                          self._parameters['bias'])
             return self._conv_forward(x, self._inference_weight(),
                                       self._parameters['bias'])
         if x.numel() < self.weight.numel():

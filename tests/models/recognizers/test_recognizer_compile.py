@@ -107,3 +107,32 @@ def test_compiled_train_step_updates_parameters_as_eager():
         assert any(
             part in name and not torch.equal(param, initial[name])
             for name, param in compiled_params.items()), part
+
+
+def test_label_free_loss_with_a_frozen_teacher_is_one_graph():
+    # The teacher runs without gradients, where an adapter conv reads its
+    # cached folded weight; the cache's checks (versions, storages) cannot
+    # be traced, so a compiled forward folds the weight in the graph.
+    ffn_cfg = tsm_r18_cfgs(COUNTS)[0]
+    ffn_cfg.update(trainable=('norms', 'adapters'), supervision='none')
+    model = build_for_training(ffn_cfg)
+    torch.manual_seed(1)
+    inputs = torch.randn(2, sum(COUNTS), 3, 32, 32)
+    assert compiled_loss_graphs(model, inputs, labelled_samples(2,
+                                                                COUNTS)) == 1
+    assert not torch._dynamo.utils.counters['graph_break']
+
+
+def test_compiled_test_forward_equals_eager_at_every_count():
+    model = build_for_training(tsm_r18_cfgs(COUNTS)[0]).eval()
+    compiled = torch.compile(model, backend='eager')
+    torch._dynamo.utils.counters.clear()
+    with torch.no_grad():
+        for count in COUNTS + (6, ):
+            clip = torch.randn(1, count, 3, 32, 32)
+            torch.testing.assert_close(
+                compiled(clip, mode='tensor', stage='head'),
+                model(clip, mode='tensor', stage='head'),
+                rtol=1e-5,
+                atol=1e-6)
+    assert not torch._dynamo.utils.counters['graph_break']

@@ -40,3 +40,32 @@ def restore_upstream(monkeypatch):
         return originals
 
     return restore_upstream
+
+
+@pytest.fixture
+def mmaction2_guard(set_version):
+    """``mmaction2_guard(patch, holder, key, unpatched)``: the version-guard
+    checks of a patch of one MMAction2 function (upstream's ``unpatched``
+    in place): 1.1.0 and 1.3.0 are refused, naming the versions and the
+    patch, with nothing patched; 1.2.9 is patched once, a second call
+    keeping the wrapper."""
+
+    def check(patch, holder, key, unpatched):
+        for version in ('1.1.0', '1.3.0'):
+            set_version('mmaction', version)
+            with pytest.raises(RuntimeError) as info:
+                patch()
+            message = str(info.value)
+            assert f'mmaction2 {version} is installed' in message
+            assert 'tested for mmaction2>=1.2.0, <1.3.0' in message
+            assert patch.__name__ in message
+            assert get_target(holder, key) is unpatched
+        set_version('mmaction', '1.2.9')
+        patch()
+        wrapper = get_target(holder, key)
+        assert wrapper is not unpatched
+        assert wrapper.__wrapped__ is unpatched
+        patch()  # again: no double wrap
+        assert get_target(holder, key) is wrapper
+
+    return check

@@ -14,7 +14,6 @@ from mmffn.patches import amp
 from tests.shared_builders import (build_for_training, labelled_samples,
                                    tsm_r18_cfgs)
 
-NAME = 'accept_bfloat16_scores_in_head_losses'
 COUNTS = (4, 8, 16)
 
 
@@ -36,24 +35,9 @@ def unpatched(restore_upstream):
     return original
 
 
-@pytest.mark.parametrize('version', ['1.1.0', '1.3.0'])
-def test_untested_version_fails_loudly_and_patches_nothing(
-        unpatched, set_version, version):
-    set_version('mmaction', version)
-    with pytest.raises(RuntimeError) as info:
-        amp.accept_bfloat16_scores_in_head_losses()
-    assert f'mmaction2 {version} is installed' in str(info.value)
-    assert NAME in str(info.value)
-    assert BaseHead.loss_by_feat is unpatched
-
-
-def test_tested_version_is_patched_once(unpatched, set_version):
-    set_version('mmaction', '1.2.9')
-    amp.accept_bfloat16_scores_in_head_losses()
-    wrapper = BaseHead.loss_by_feat
-    assert wrapper.__wrapped__ is unpatched
-    amp.accept_bfloat16_scores_in_head_losses()  # no double wrap
-    assert BaseHead.loss_by_feat is wrapper
+def test_version_guard(unpatched, mmaction2_guard):
+    mmaction2_guard(amp.accept_bfloat16_scores_in_head_losses, BaseHead,
+                    'loss_by_feat', unpatched)
 
 
 @pytest.mark.parametrize('head_options', [

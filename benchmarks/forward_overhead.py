@@ -9,6 +9,13 @@ T, same depth and head) run interleaved on the same clip in eval mode under
 ``no_grad``; the report is the per-forward difference FFN - TSM in
 microseconds (median of the paired rounds) and the ratio.
 
+A second table times FFN's frame-count switch alone (``with
+backbone.frame_count(T): pass``, which every test forward runs), hot (one
+switch after another) and cold (each right after a stock TSM forward, as in
+a real test loop: the weights have streamed through the caches, so the
+modules' dicts the switch writes are no longer cached). Cold Python work
+costs several times what a back-to-back microbenchmark or cProfile shows.
+
 ``--profile`` also prints cProfile's top functions (by own time) of
 ``--profile-calls`` FFN forwards at the highest T.
 
@@ -19,6 +26,7 @@ Example::
 import cProfile
 import io
 import pstats
+import time
 
 import bench_models as bm
 import bench_timing as bt
@@ -37,6 +45,26 @@ def _profile(model, clips, calls: int, top: int) -> str:
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats('tottime').print_stats(top)
     return out.getvalue()
+
+
+def _switch_times(ffn, tsm, clips, frames: int, repeats: int) -> dict:
+    """Median microseconds of one frame-count switch (enter and exit),
+    back to back (hot) and each after a stock forward (cold)."""
+    backbone = ffn.backbone
+
+    def switch() -> float:
+        start = time.perf_counter()
+        with backbone.frame_count(frames):
+            pass
+        return (time.perf_counter() - start) * 1e6
+
+    hot = [switch() for _ in range(repeats)]
+    cold = []
+    with torch.no_grad():
+        for _ in range(repeats):
+            tsm(clips, mode='tensor', stage='head')
+            cold.append(switch())
+    return dict(hot=bt.summary(hot), cold=bt.summary(cold))
 
 
 def main(argv=None) -> dict:
@@ -70,7 +98,7 @@ def main(argv=None) -> dict:
         '[IQR] of paired rounds | FFN / TSM, median [IQR] |',
         '|---|---|---|---|---|',
     ]
-    results = {}
+    results, switch_lines = {}, []
     for frames in args.frames:
         tsm = bm.tsm_recognizer(args.depth, args.num_classes, frames,
                                 args.device).eval()
@@ -92,8 +120,21 @@ def main(argv=None) -> dict:
             f'{stats["ffn"]["median"] * 1e6:.0f} | '
             f'{diff["median"]:.0f} [{diff["q1"]:.0f}, {diff["q3"]:.0f}] | '
             f'{ratio["median"]:.3f} [{ratio["q1"]:.3f}, {ratio["q3"]:.3f}] |')
+        switch = _switch_times(ffn, tsm, clips, frames, args.repeats)
+        switch_lines.append(
+            f'| {frames} | {switch["hot"]["median"]:.1f} | '
+            f'{switch["cold"]["median"]:.1f} '
+            f'[{switch["cold"]["q1"]:.1f}, {switch["cold"]["q3"]:.1f}] |')
         results[frames] = dict(
-            times=times, stats=stats, diff_us=diff, ratio=ratio)
+            times=times,
+            stats=stats,
+            diff_us=diff,
+            ratio=ratio,
+            switch_us=switch)
+    lines += [
+        '', "FFN's frame-count switch, enter and exit:", '',
+        '| T | hot median us | cold median us [IQR] |', '|---|---|---|'
+    ] + switch_lines
     bt.report(f'Forward overhead at {args.size} px (eval, no_grad)', args,
               lines, dict(per_frames=results))
     if args.profile:

@@ -93,7 +93,8 @@ def test_inference_under_bf16_autocast_and_channels_last(tmp_path):
 
 @pytest.mark.slow
 def test_forward_overhead_rows_and_profile(tmp_path):
-    """One paired FFN - TSM difference per T at 8 px, and the profile."""
+    """One paired FFN - TSM difference per T at 8 px, the switch times
+    and the profile."""
     out = tmp_path / 'results.json'
     proc = subprocess.run(
         [sys.executable,
@@ -113,13 +114,17 @@ def test_forward_overhead_rows_and_profile(tmp_path):
         line.split('|')[1:-1] for line in proc.stdout.splitlines()
         if line.startswith('| ') and line.split('|')[1].strip().isdigit()
     ]
-    assert [int(row[0]) for row in rows] == [4, 6], proc.stdout
+    # The forward table, then the switch table.
+    assert [int(row[0]) for row in rows] == [4, 6, 4, 6], proc.stdout
+    assert "FFN's frame-count switch, enter and exit" in proc.stdout
     assert 'cProfile of 2 FFN forwards at 6 frames' in proc.stdout
     per_frames = json.loads(out.read_text())['results']['per_frames']
     assert set(per_frames) == {'4', '6'}
     for result in per_frames.values():
         assert len(result['times']['ffn']) == 2
         assert result['ratio']['median'] > 0
+        assert result['switch_us']['hot']['median'] > 0
+        assert result['switch_us']['cold']['median'] > 0
 
 
 @pytest.mark.slow

@@ -72,28 +72,20 @@ def _plain_conv_site(module: nn.Module, path: str) -> Tuple[nn.Module, str]:
             return holder, attr
 
 
-class _SavedFields:
-    """Values of ``field`` in a group of modules' ``__dict__`` objects, as
-    a frame-count switch found them."""
-    __slots__ = ('states', 'field', 'values')
-
-    def __init__(self, states: list, field: str, values: list) -> None:
-        self.states, self.field, self.values = states, field, values
-
-    def restore(self) -> None:
-        field = self.field
-        for state, value in zip(self.states, self.values):
-            state[field] = value
-
-
 def _restore(previous: list) -> None:
-    """Undo a ``_set_frame_count`` (last change first)."""
-    for entry in reversed(previous):
-        if isinstance(entry, _SavedFields):
-            entry.restore()
+    """Undo a ``_set_frame_count`` (last change first): its entries are
+    ``(module, field, value)``, or ``(modules, field, values)`` for a group
+    (a tuple of modules).
+
+    Loops written out, no call per entry: a test forward switches twice,
+    and at batch 1 every Python call shows (see ``_set_frame_count``).
+    """
+    for target, field, value in reversed(previous):
+        if type(target) is tuple:
+            for module, old in zip(target, value):
+                module.__dict__[field] = old
         else:
-            module, field, value = entry
-            vars(module)[field] = value
+            vars(target)[field] = value
 
 
 class _FrameCount:
@@ -414,21 +406,31 @@ class FrameFlexibleMixin:
     def _set_frame_count(self, num_frames: int) -> list:
         """Apply ``num_frames`` everywhere; return what it replaced, for
         :func:`_restore` (entries ``(module, field, value)``; subclasses
-        append theirs)."""
-        values = dict(
-            branch=self.branch_for(num_frames),
-            frames=num_frames,
-            pooled=num_frames // 2)
-        previous: list = [(self, '_frame_count', self._frame_count)]
-        for field, kind, modules in self._frame_groups():
+        append theirs).
+
+        Every test forward runs this and its undo. At batch 1 the modules'
+        dicts are cold (the weights streamed through the caches in
+        between), so each Python call and each pass over the modules costs
+        microseconds: one pass per group, plain loops, no helper calls
+        (``benchmarks/README.md``, "Python work per test forward").
+        """
+        branch = (
+            num_frames if num_frames in self.num_segments_list else
+            self.branch_for(num_frames))
+        values = dict(branch=branch, frames=num_frames, pooled=num_frames // 2)
+        state = self.__dict__
+        previous: list = [(self, '_frame_count', state['_frame_count'])]
+        groups = self._frame_group_cache or self._frame_groups()
+        for field, kind, modules in groups:
             value = values[kind]
+            saved = []
             # plain ints in __dict__: no nn.Module bookkeeping
-            states = [module.__dict__ for module in modules]
-            previous.append(
-                _SavedFields(states, field, [s[field] for s in states]))
-            for state in states:
-                state[field] = value
-        self._frame_count = num_frames
+            for module in modules:
+                module_state = module.__dict__
+                saved.append(module_state[field])
+                module_state[field] = value
+            previous.append((modules, field, saved))
+        state['_frame_count'] = num_frames
         return previous
 
     def frame_count(self, num_frames: int) -> '_FrameCount':

@@ -21,12 +21,13 @@ the logic for any number of spatial dimensions, and
 :class:`WeightAlteredConv2d` / :class:`WeightAlteredConv3d` are its 2D and
 3D forms; :func:`weight_altered_conv` wraps whichever conv it is given.
 """
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn as nn
 from mmcv.cnn.bricks.wrappers import Conv2d as MMCVConv2d
 from mmcv.cnn.bricks.wrappers import Conv3d as MMCVConv3d
+from torch.compiler import is_compiling
 
 from ...utils import check_frame_counts
 from .rate_specific import RateSpecificLayer
@@ -40,6 +41,19 @@ __all__ = [
 # wrappers (what ConvModule builds) only differ for empty inputs on
 # torch < 1.4.
 FOLDABLE_CONVS = (nn.Conv2d, MMCVConv2d, nn.Conv3d, MMCVConv3d)
+
+
+class _FoldedWeight(NamedTuple):
+    """A test forward's folded weight and what it was folded from."""
+    count: int
+    key: str  # the count's key in ``alteration``
+    weight: torch.Tensor
+    adapter: torch.Tensor
+    weight_version: int
+    adapter_version: int
+    weight_ptr: int
+    adapter_ptr: int
+    folded: torch.Tensor
 
 
 class AlterationWeight(nn.Module):
@@ -215,34 +229,30 @@ class WeightAlteredConv(RateSpecificLayer):
                 conv.bias.copy_(self.bias)
         return conv
 
-    # (weight, adapter, their versions and data pointers, folded weight)
-    # reused while gradients are off; see _inference_weight.
-    _inference_cache: Optional[tuple] = None
+    # The folded weight of the last test forward; see _fold_for_inference.
+    _inference_cache: Optional[_FoldedWeight] = None
 
-    def _inference_weight(self) -> torch.Tensor:
-        """``altered_weight()``, recomputed only when it can have changed.
+    def _fold_for_inference(self) -> _FoldedWeight:
+        """Fold the active count's adapter into the weight and keep it, with
+        what :meth:`forward` checks before reusing it.
 
-        The cache is valid for the same weight and adapter Parameters (the
-        adapter names the active count), with the same in-place version
-        counters and storages: optimizer steps and ``load_state_dict``
-        (in-place copies) bump a version, ``.to()`` and ``param.data = t``
-        change a storage, assigning a new Parameter changes the object.
-        Read through ``_parameters``/``_modules`` (plain dict look-ups):
-        this runs on every forward of a test.
+        The fold is reused for the same count, the same weight and adapter
+        Parameters, with the same in-place version counters and storages:
+        optimizer steps and ``load_state_dict`` (in-place copies) bump a
+        version, ``.to()`` and ``param.data = t`` change a storage, and
+        assigning a new Parameter (or adapter) changes the object. Writes
+        through ``param.data`` in place are invisible to it, as to autograd.
         """
+        key = str(self._active)
         weight = self._parameters['weight']
-        adapter = self._modules['alteration']._modules[str(
-            self._active)]._parameters['weight']
-        cache = self._inference_cache
-        if (cache is None or cache[0] is not weight or cache[1] is not adapter
-                or cache[2] != weight._version or cache[3] != adapter._version
-                or cache[4] != weight.data_ptr()
-                or cache[5] != adapter.data_ptr()):
-            folded = self.altered_weight()
-            cache = (weight, adapter, weight._version, adapter._version,
-                     weight.data_ptr(), adapter.data_ptr(), folded)
-            self._inference_cache = cache
-        return cache[6]
+        adapter = self._modules['alteration']._modules[key]._parameters[
+            'weight']
+        cache = _FoldedWeight(self._active, key, weight, adapter,
+                              weight._version, adapter._version,
+                              weight.data_ptr(), adapter.data_ptr(),
+                              self.altered_weight())
+        self._inference_cache = cache
+        return cache
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``x`` with the active count's adapter applied.
@@ -252,21 +262,34 @@ class WeightAlteredConv(RateSpecificLayer):
         plain conv does. In training it is folded into the weight unless the
         input is the smaller tensor (see the module docstring).
         """
-        if not torch.is_grad_enabled():
-            if torch.compiler.is_compiling():
-                # torch.compile cannot trace the cache's version and storage
-                # checks (a graph break per conv); in a graph the fold is
-                # one multiply.
-                return self._conv_forward(x, self.altered_weight(),
-                                          self._parameters['bias'])
-            return self._conv_forward(x, self._inference_weight(),
+        if torch.is_grad_enabled():
+            if x.numel() < self.weight.numel():
+                scale = self.alteration[str(self._active)].scale()
+                return self._conv_forward(
+                    x * scale.view(1, -1, *self._channel_shape()), self.weight,
+                    self.bias)
+            return self._conv_forward(x, self.altered_weight(), self.bias)
+        if is_compiling():
+            # torch.compile cannot trace the cache's version and storage
+            # checks (a graph break per conv); in a graph the fold is one
+            # multiply.
+            return self._conv_forward(x, self.altered_weight(),
                                       self._parameters['bias'])
-        if x.numel() < self.weight.numel():
-            scale = self.alteration[str(self._active)].scale()
-            return self._conv_forward(
-                x * scale.view(1, -1, *self._channel_shape()), self.weight,
-                self.bias)
-        return self._conv_forward(x, self.altered_weight(), self.bias)
+        # The checks are written out here, not in a helper: at batch 1 each
+        # extra Python call per conv shows in the forward time (see
+        # benchmarks/README.md, "Python work per test forward").
+        cache = self._inference_cache
+        weight = self._parameters['weight']
+        if (cache is None or cache.count != self._active
+                or cache.weight is not weight
+                or cache.weight_version != weight._version
+                or cache.adapter_version != cache.adapter._version
+                or cache.weight_ptr != weight.data_ptr()
+                or cache.adapter_ptr != cache.adapter.data_ptr()
+                or self._modules['alteration']._modules[
+                    cache.key]._parameters['weight'] is not cache.adapter):
+            cache = self._fold_for_inference()
+        return self._conv_forward(x, cache.folded, self._parameters['bias'])
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', active={self._active}'

@@ -39,15 +39,25 @@ class _head_segments:
         self.head, self.num_segments = head, num_segments
 
     def __enter__(self) -> None:
-        if hasattr(self.head, 'num_segments'):
-            self.saved = (self.head.num_segments, )
+        # A plain attribute (TSMHead's) is written in place: nn.Module's
+        # __setattr__ is a Python call per test forward.
+        state = self.head.__dict__
+        if 'num_segments' in state:
+            self.saved = (state, state['num_segments'])
+            state['num_segments'] = self.num_segments
+        elif hasattr(self.head, 'num_segments'):
+            self.saved = (None, self.head.num_segments)
             self.head.num_segments = self.num_segments
         else:
             self.saved = ()
 
     def __exit__(self, *exc_info) -> bool:
         if self.saved:
-            self.head.num_segments = self.saved[0]
+            state, value = self.saved
+            if state is None:
+                self.head.num_segments = value
+            else:
+                state['num_segments'] = value
         return False
 
 

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from mmengine.model import initialize
 
 import mmffn  # noqa: F401  (compat fixes before mmaction.models)
-from mmffn.models.layers import (WeightAlteredConv2d, WeightAlteredConv3d,
-                                 weight_altered_conv)
+from mmffn.models.layers import (AlterationWeight, WeightAlteredConv2d,
+                                 WeightAlteredConv3d, weight_altered_conv)
 
 
 def _unfolded(conv: WeightAlteredConv2d, x: torch.Tensor, count: int):
@@ -170,6 +170,11 @@ def test_no_grad_weight_follows_every_change():
     check()
     conv.weight = nn.Parameter(conv.weight.detach() + 1)  # a new Parameter
     check()
+    conv.alteration['4'].weight = nn.Parameter(  # a new adapter Parameter
+        conv.alteration['4'].weight.detach() + 0.5)
+    check()
+    conv.alteration['4'] = AlterationWeight(4)  # a new adapter module
+    check()
     conv.to(torch.float64)  # .to() swaps every storage
     x = x.double()
     check()
@@ -184,11 +189,12 @@ def test_no_grad_weight_is_cached_until_a_change():
     x = torch.randn(1, 4, 3, 3)
     with torch.no_grad():
         conv(x)
-        first = conv._inference_weight()
+        first = conv._inference_cache.folded
         conv(x)
-        assert conv._inference_weight() is first
+        assert conv._inference_cache.folded is first
         conv.load_state_dict(conv.state_dict())  # copies in place
-        assert conv._inference_weight() is not first
+        conv(x)
+        assert conv._inference_cache.folded is not first
 
 
 # --- 3D: the same adapter as a depthwise 1x1x1 conv --------------------------

@@ -334,6 +334,10 @@ class FrameFlexibleMixin:
         Returns:
             int: A member of ``num_segments_list``.
         """
+        # A trained count as a plain int, first: every test forward asks
+        # twice (the switch and its context), and the check is a call.
+        if type(num_frames) is int and num_frames in self.num_segments_list:
+            return num_frames
         count = check_frame_count(num_frames)
         if count in self.num_segments_list:
             return count
@@ -414,10 +418,10 @@ class FrameFlexibleMixin:
         microseconds: one pass per group, plain loops, no helper calls
         (``benchmarks/README.md``, "Python work per test forward").
         """
-        branch = (
-            num_frames if num_frames in self.num_segments_list else
-            self.branch_for(num_frames))
-        values = dict(branch=branch, frames=num_frames, pooled=num_frames // 2)
+        values = dict(
+            branch=self.branch_for(num_frames),
+            frames=num_frames,
+            pooled=num_frames // 2)
         state = self.__dict__
         previous: list = [(self, '_frame_count', state['_frame_count'])]
         groups = self._frame_group_cache or self._frame_groups()
